@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+[assembly: InternalsVisibleTo("BedBureau.BedGrain.Tests")]
+[assembly: InternalsVisibleTo("BedBureau.Benchmarks")]
