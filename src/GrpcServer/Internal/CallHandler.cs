@@ -1,0 +1,185 @@
+using System.Diagnostics;
+using BedBureau.Wire;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+
+namespace BedBureau.GrpcServer.Internal;
+
+/// <summary>
+/// Serves one method: checks the request's protocol, sets up the call (deadline,
+/// cancellation), runs the handler and ends the call with its status (PROTOCOL-HTTP2.md).
+/// </summary>
+internal abstract partial class CallHandler(string method, CallHandlerServices services, bool streamsResponses)
+{
+    // Longer than any real call; CancellationTokenSource.CancelAfter takes at most ~49 days.
+    private static readonly TimeSpan MaxDeadline = TimeSpan.FromDays(30);
+
+    private static readonly string[] StatusCodeText = Enumerable.Range(0, 17).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)).ToArray();
+
+    protected string Method { get; } = method;
+
+    protected CallHandlerServices Services { get; } = services;
+
+    public async Task HandleAsync(HttpContext httpContext)
+    {
+        var request = httpContext.Request;
+        if (!HttpProtocol.IsHttp2(request.Protocol))
+        {
+            // gRPC needs HTTP/2 trailers; grpc-dotnet answers the same way.
+            httpContext.Response.StatusCode = StatusCodes.Status426UpgradeRequired;
+            httpContext.Response.Headers.Connection = "Upgrade";
+            httpContext.Response.Headers.Upgrade = "HTTP/2";
+            return;
+        }
+
+        if (!GrpcProtocol.IsGrpcContentType(request.ContentType))
+        {
+            // PROTOCOL-HTTP2.md: servers SHOULD answer 415 to another content-type.
+            httpContext.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
+            WriteTrailersOnly(httpContext.Response, new Status(StatusCode.Internal, $"Content-Type '{request.ContentType}' is not supported."), null);
+            return;
+        }
+
+        var encoding = request.Headers[GrpcProtocol.EncodingHeader].ToString();
+        if (encoding.Length > 0 && encoding != GrpcProtocol.IdentityEncoding && encoding != GrpcProtocol.GzipEncoding)
+        {
+            // compression.md: an unsupported encoding is UNIMPLEMENTED, listing what we accept.
+            httpContext.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.SupportedEncodings;
+            WriteTrailersOnly(httpContext.Response, new Status(StatusCode.Unimplemented, $"Unsupported grpc-encoding value '{encoding}'. Supported encodings: {GrpcProtocol.SupportedEncodings}"), null);
+            return;
+        }
+
+        var started = Stopwatch.GetTimestamp();
+        var aborted = httpContext.RequestAborted;
+        var deadline = DateTime.MaxValue;
+        CancellationTokenSource? callCancellation = null;
+        if (GrpcTimeout.TryParse(request.Headers[GrpcProtocol.TimeoutHeader], out var timeout) && timeout < MaxDeadline)
+        {
+            deadline = DateTime.UtcNow + timeout;
+            callCancellation = CancellationTokenSource.CreateLinkedTokenSource(aborted, streamsResponses ? Services.Stopping : CancellationToken.None);
+            callCancellation.CancelAfter(timeout);
+        }
+        else if (streamsResponses)
+        {
+            // Long-lived streams end when the server stops, so that shutdown drains.
+            callCancellation = CancellationTokenSource.CreateLinkedTokenSource(aborted, Services.Stopping);
+        }
+
+        var context = new ServerCallContext(httpContext, Method, deadline, callCancellation?.Token ?? aborted);
+        Status status;
+        try
+        {
+            await InvokeAsync(context).ConfigureAwait(false);
+            status = deadline != DateTime.MaxValue && callCancellation!.IsCancellationRequested && !aborted.IsCancellationRequested && !Services.Stopping.IsCancellationRequested
+                ? DeadlineExceeded
+                : Status.Ok;
+        }
+        catch (RpcException ex)
+        {
+            status = ex.Status;
+            foreach (var entry in ex.Trailers)
+            {
+                AddEntry(context.ResponseTrailers, entry);
+            }
+        }
+        catch (Exception) when (aborted.IsCancellationRequested)
+        {
+            // The client cancelled or went away: the stream is reset, nothing to answer.
+            Services.Metrics.CallEnded(Method, StatusCode.Cancelled, started);
+            return;
+        }
+        catch (Exception) when (callCancellation is { IsCancellationRequested: true } && Services.Stopping.IsCancellationRequested)
+        {
+            status = new Status(StatusCode.Unavailable, "The server is shutting down.");
+        }
+        catch (Exception) when (callCancellation is { IsCancellationRequested: true })
+        {
+            status = DeadlineExceeded;
+        }
+        catch (Exception ex)
+        {
+            // Never leak a handler's exception text to the caller.
+            LogHandlerFailed(Services.Logger, Method, ex);
+            status = new Status(StatusCode.Unknown, "Exception was thrown by handler.");
+        }
+        finally
+        {
+            callCancellation?.Dispose();
+        }
+
+        if (aborted.IsCancellationRequested)
+        {
+            Services.Metrics.CallEnded(Method, StatusCode.Cancelled, started);
+            return;
+        }
+
+        if (context.ResponseHeadersSent)
+        {
+            WriteTrailers(httpContext.Response, status, context);
+        }
+        else
+        {
+            WriteTrailersOnly(httpContext.Response, status, context);
+        }
+
+        Services.Metrics.CallEnded(Method, status.Code, started);
+    }
+
+    private static readonly Status DeadlineExceeded = new(StatusCode.DeadlineExceeded, "Deadline Exceeded");
+
+    /// <summary>Reads the request, runs the handler and writes the response messages.</summary>
+    protected abstract Task InvokeAsync(ServerCallContext context);
+
+    internal static void WriteTrailersOnly(HttpResponse response, Status status, ServerCallContext? context)
+    {
+        // PROTOCOL-HTTP2.md: Trailers-Only, the status in the only HEADERS frame.
+        response.ContentType = GrpcProtocol.ContentType;
+        var headers = response.Headers;
+        headers[GrpcProtocol.StatusHeader] = StatusCodeText[(int)status.Code];
+        if (!string.IsNullOrEmpty(status.Detail))
+        {
+            headers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(status.Detail);
+        }
+
+        if (context is { HasResponseTrailers: true })
+        {
+            foreach (var entry in context.ResponseTrailers)
+            {
+                headers.Append(entry.Key, entry.WireValue);
+            }
+        }
+    }
+
+    private static void WriteTrailers(HttpResponse response, Status status, ServerCallContext context)
+    {
+        response.AppendTrailer(GrpcProtocol.StatusHeader, StatusCodeText[(int)status.Code]);
+        if (!string.IsNullOrEmpty(status.Detail))
+        {
+            response.AppendTrailer(GrpcProtocol.MessageHeader, PercentEncoding.Encode(status.Detail));
+        }
+
+        if (context.HasResponseTrailers)
+        {
+            foreach (var entry in context.ResponseTrailers)
+            {
+                response.AppendTrailer(entry.Key, entry.WireValue);
+            }
+        }
+    }
+
+    private static void AddEntry(Metadata metadata, Metadata.Entry entry)
+    {
+        if (entry.BinaryValue is { } bytes)
+        {
+            metadata.Add(entry.Key, bytes);
+        }
+        else
+        {
+            metadata.Add(entry.Key, entry.Value!);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Handler of {Method} failed")]
+    private static partial void LogHandlerFailed(ILogger logger, string method, Exception exception);
+}

@@ -1,0 +1,103 @@
+using System.IO.Pipelines;
+using BedBureau.Wire;
+using Google.Protobuf;
+
+namespace BedBureau.GrpcServer.Internal;
+
+/// <summary>Reads framed request messages from the request body (PROTOCOL-HTTP2.md).</summary>
+internal static class RequestReader
+{
+    /// <summary>The next message, or null when the client finished sending.</summary>
+    public static async ValueTask<T?> ReadMessageAsync<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize, CancellationToken cancellationToken)
+        where T : class, IMessage<T>
+    {
+        var reader = context.HttpContext.Request.BodyReader;
+        while (true)
+        {
+            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            var buffer = result.Buffer;
+            switch (MessageFraming.TryRead(ref buffer, maxMessageSize, out var compressed, out var payload, out var length))
+            {
+                case FrameReadResult.Message:
+                    try
+                    {
+                        return Parse(context, parser, payload, compressed, maxMessageSize);
+                    }
+                    finally
+                    {
+                        reader.AdvanceTo(buffer.Start);
+                    }
+
+                case FrameReadResult.TooLarge:
+                    // Answered from the prefix alone: the body is never buffered.
+                    reader.AdvanceTo(result.Buffer.Start);
+                    throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max ({length} vs. {maxMessageSize})");
+
+                default:
+                    if (result.IsCompleted)
+                    {
+                        var leftover = result.Buffer.Length;
+                        reader.AdvanceTo(result.Buffer.End);
+                        return leftover == 0 ? null : throw new RpcException(StatusCode.Internal, "Incomplete message.");
+                    }
+
+                    if (result.IsCanceled)
+                    {
+                        throw new OperationCanceledException(cancellationToken);
+                    }
+
+                    reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>The one message of a unary or server-streaming request.</summary>
+    public static async ValueTask<T> ReadSingleMessageAsync<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize)
+        where T : class, IMessage<T>
+    {
+        var message = await ReadMessageAsync(context, parser, maxMessageSize, context.CancellationToken).ConfigureAwait(false)
+            ?? throw new RpcException(StatusCode.Internal, "Request did not include a message.");
+        if (await ReadMessageAsync(context, parser, maxMessageSize, context.CancellationToken).ConfigureAwait(false) is not null)
+        {
+            throw new RpcException(StatusCode.Internal, "Additional data after the message received.");
+        }
+
+        return message;
+    }
+
+    private static T Parse<T>(ServerCallContext context, MessageParser<T> parser, System.Buffers.ReadOnlySequence<byte> payload, bool compressed, int maxMessageSize)
+        where T : class, IMessage<T>
+    {
+        context.RequestMessageCompressed = compressed;
+        try
+        {
+            if (!compressed)
+            {
+                return parser.ParseFrom(payload);
+            }
+
+            var encoding = context.HttpContext.Request.Headers[GrpcProtocol.EncodingHeader].ToString();
+            if (encoding != GrpcProtocol.GzipEncoding)
+            {
+                // compression.md: a compressed message needs a grpc-encoding other than identity.
+                throw new RpcException(StatusCode.Internal, "Request sent with the compressed flag but without grpc-encoding.");
+            }
+
+            if (!GzipCodec.TryDecompress(payload, maxMessageSize, out var plain))
+            {
+                throw new RpcException(StatusCode.ResourceExhausted, $"Decompressed message larger than max ({maxMessageSize}).");
+            }
+
+            return parser.ParseFrom(plain);
+        }
+        catch (InvalidDataException)
+        {
+            throw new RpcException(StatusCode.Internal, "Failed to decompress the request message.");
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            throw new RpcException(StatusCode.Internal, "Failed to deserialize the request message.");
+        }
+    }
+}
