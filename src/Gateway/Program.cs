@@ -1,3 +1,2 @@
-var builder = WebApplication.CreateBuilder(args);
-var app = builder.Build();
-app.Run();
+await using var app = BedBureau.Gateway.GatewayApp.Build(args);
+await app.RunAsync();
