@@ -1,0 +1,200 @@
+using BedBureau.Gateway.ReferenceData;
+
+namespace BedBureau.Gateway.Sample;
+
+/// <summary>A hospital's beds of one profile and its admission slots per day.</summary>
+public sealed record ProfileBeds(string ProfileCode, int Total, int Occupied, int SlotsPerDay);
+
+public sealed record HospitalSample(string Id, string Bin, string Name, string RegionCode, string Locality, IReadOnlyList<ProfileBeds> Profiles);
+
+public sealed record ReferralSample(string HospitalId, string ProfileCode, string PatientIin, string PatientRegionCode, string Icd10Code, DateOnly PlannedDate, bool Surgical);
+
+/// <summary>
+/// A seeded, reproducible national picture: the 20 regions, ~1,400 hospitals with BINs and their
+/// adult and child profiles (~106,000 beds), 30-day admission calendars and active referrals
+/// that fit them. The embedded default's sample and the benchmarks use it.
+/// </summary>
+public sealed class NationalDataset
+{
+    // Share of hospitals per region, roughly by population (KATO code, weight).
+    private static readonly (string Region, int Weight)[] RegionWeights =
+    [
+        ("10", 4), ("11", 4), ("15", 5), ("19", 8), ("23", 4), ("27", 4), ("31", 6), ("33", 4), ("35", 7), ("39", 5),
+        ("43", 5), ("47", 4), ("55", 4), ("59", 3), ("61", 11), ("62", 1), ("63", 4), ("71", 7), ("75", 11), ("79", 7),
+    ];
+
+    private static readonly Dictionary<string, string[]> Icd10ByProfile = new()
+    {
+        ["101"] = ["I20.8", "I25.1", "I11.9", "I48.0", "I50.0"], ["102"] = ["I35.0", "I34.0", "I25.1", "Q21.1"],
+        ["103"] = ["G40.9", "I63.5", "G35", "M51.1", "G20"], ["104"] = ["D33.0", "M48.0", "G91.1"],
+        ["105"] = ["K80.2", "K40.9", "K35.8", "K43.9"], ["106"] = ["S72.00", "S82.2", "T92.1"], ["107"] = ["M16.1", "M17.1", "M75.1"],
+        ["108"] = ["N20.0", "N40", "N13.2"], ["109"] = ["D25.9", "N83.2", "N81.2"], ["110"] = ["J44.1", "I11.9", "E11.9"],
+        ["111"] = ["K25.7", "K74.6", "K51.9"], ["112"] = ["J44.1", "J45.0", "J18.9"], ["113"] = ["E11.9", "E10.9", "E05.0"],
+        ["114"] = ["N18.5", "N03.9"], ["115"] = ["M05.8", "M32.1"], ["116"] = ["D50.0", "C91.1", "D69.3"],
+        ["117"] = ["C50.9", "C34.1", "C18.7", "C61"], ["118"] = ["H25.9", "H40.1", "H33.0"], ["119"] = ["J32.0", "J35.0", "H66.1"],
+        ["201"] = ["Q21.0", "I42.0"], ["203"] = ["G40.3", "G80.1"], ["205"] = ["K35.8", "K40.9", "Q53.1"], ["209"] = ["J18.9", "J20.9", "A09"],
+        ["220"] = ["P07.3", "P59.9"],
+    };
+
+    private static readonly string[] DefaultIcd10 = ["R69", "Z03.8", "J06.9", "M54.5", "K29.7"];
+
+    private static readonly string[] Kinds = ["city hospital", "regional hospital", "district hospital", "multi-profile hospital", "clinical centre"];
+
+    private NationalDataset(IReadOnlyList<HospitalSample> hospitals, IReadOnlyList<ReferralSample> referrals)
+    {
+        Hospitals = hospitals;
+        Referrals = referrals;
+    }
+
+    public IReadOnlyList<RegionInfo> Regions => ReferenceCatalog.Regions;
+
+    public IReadOnlyList<BedProfileInfo> BedProfiles => ReferenceCatalog.BedProfiles;
+
+    public IReadOnlyList<HospitalSample> Hospitals { get; }
+
+    public IReadOnlyList<ReferralSample> Referrals { get; }
+
+    public int TotalBeds => Hospitals.Sum(h => h.Profiles.Sum(p => p.Total));
+
+    /// <summary>Generates the dataset; the same seed and sizes always give the same data.</summary>
+    /// <param name="today">First day of the 30-day calendars; referrals are planned inside them.</param>
+    public static NationalDataset Generate(int seed, DateOnly today, int hospitalCount = 1400, int referralCount = 300_000)
+    {
+        var random = new Random(seed);
+        var profiles = ReferenceCatalog.BedProfiles;
+        var hospitals = new List<HospitalSample>(hospitalCount);
+        var usedIds = new HashSet<string>();
+        var totalWeight = RegionWeights.Sum(r => r.Weight);
+        for (var i = 0; i < hospitalCount; i++)
+        {
+            var region = PickRegion(random, totalWeight);
+            string id;
+            do
+            {
+                id = $"{random.Next(100):D2}{Alphanumeric(random)}{Alphanumeric(random)}";
+            }
+            while (!usedIds.Add(id));
+
+            // ~106,000 beds over 1,400 hospitals: 1 to 10 profiles of 8 to 40 beds.
+            var profileCount = 1 + (int)(random.NextDouble() * random.NextDouble() * 10);
+            var chosen = new List<ProfileBeds>(profileCount);
+            foreach (var profile in profiles.OrderBy(_ => random.Next()).Take(profileCount))
+            {
+                var total = 8 + random.Next(33);
+                var occupied = (int)(total * (0.55 + random.NextDouble() * 0.45));
+                var slots = Math.Max(1, (int)Math.Round(total / 4.0));
+                chosen.Add(new ProfileBeds(profile.Code, total, occupied, slots));
+            }
+
+            var name = $"{Kinds[random.Next(Kinds.Length)]} No. {i + 1}";
+            hospitals.Add(new HospitalSample(id, Bin(random), name, region, $"locality {random.Next(1, 40)}", chosen));
+        }
+
+        return new NationalDataset(hospitals, GenerateReferrals(random, hospitals, today, referralCount));
+    }
+
+    private static List<ReferralSample> GenerateReferrals(Random random, List<HospitalSample> hospitals, DateOnly today, int count)
+    {
+        // Fill the calendars no further than their slots: the sample itself never overbooks.
+        var free = new Dictionary<(string, string), int[]>();
+        foreach (var hospital in hospitals)
+        {
+            foreach (var profile in hospital.Profiles)
+            {
+                free[(hospital.Id, profile.ProfileCode)] = Enumerable.Repeat(profile.SlotsPerDay, 30).ToArray();
+            }
+        }
+
+        var child = ReferenceCatalog.BedProfiles.Where(p => p.IsChild).Select(p => p.Code).ToHashSet();
+        var referrals = new List<ReferralSample>(count);
+        var keys = free.Keys.ToArray();
+        for (var attempts = 0; referrals.Count < count && attempts < count * 4; attempts++)
+        {
+            var key = keys[random.Next(keys.Length)];
+            var day = (int)(random.NextDouble() * random.NextDouble() * 30);
+            var slots = free[key];
+            if (slots[day] == 0)
+            {
+                continue;
+            }
+
+            slots[day]--;
+            var planned = today.AddDays(day);
+            var icd = Icd10ByProfile.TryGetValue(key.Item2, out var codes) ? codes : DefaultIcd10;
+            var region = RegionWeights[random.Next(RegionWeights.Length)].Region;
+            referrals.Add(new ReferralSample(key.Item1, key.Item2, Iin(random, planned, child.Contains(key.Item2)), region,
+                icd[random.Next(icd.Length)], planned, random.Next(3) == 0));
+        }
+
+        return referrals;
+    }
+
+    private static string PickRegion(Random random, int totalWeight)
+    {
+        var pick = random.Next(totalWeight);
+        foreach (var (region, weight) in RegionWeights)
+        {
+            if ((pick -= weight) < 0)
+            {
+                return region;
+            }
+        }
+
+        return RegionWeights[^1].Region;
+    }
+
+    /// <summary>A valid IIN of someone adult or child on <paramref name="onDate"/>.</summary>
+    public static string Iin(Random random, DateOnly onDate, bool child)
+    {
+        var age = child ? random.Next(0, 17) : random.Next(19, 90);
+        var birth = onDate.AddYears(-age).AddDays(-random.Next(1, 360));
+        var century = birth.Year >= 2000 ? 5 : 3;
+        var sex = random.Next(2);
+        while (true)
+        {
+            var digits = $"{birth:yyMMdd}{century + sex}{random.Next(10000):D4}";
+            if (CheckDigit(digits) is { } check)
+            {
+                return digits + check;
+            }
+        }
+    }
+
+    private static string Bin(Random random)
+    {
+        while (true)
+        {
+            // YYMM of registration, 4 = resident legal entity, 0 = head office, then a serial.
+            var digits = $"{random.Next(95, 100):D2}{random.Next(1, 13):D2}40{random.Next(100000):D5}";
+            if (CheckDigit(digits) is { } check)
+            {
+                return digits + check;
+            }
+        }
+    }
+
+    /// <summary>The IIN/BIN check digit of 11 digits, or null when the number cannot have one.</summary>
+    public static int? CheckDigit(string elevenDigits)
+    {
+        int Sum(int[] weights)
+        {
+            var sum = 0;
+            for (var i = 0; i < 11; i++)
+            {
+                sum += (elevenDigits[i] - '0') * weights[i];
+            }
+
+            return sum % 11;
+        }
+
+        var check = Sum([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]);
+        if (check == 10)
+        {
+            check = Sum([3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2]);
+        }
+
+        return check == 10 ? null : check;
+    }
+
+    private static char Alphanumeric(Random random) => "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"[random.Next(34)];
+}

@@ -1,0 +1,52 @@
+using System.Security.Cryptography;
+using System.Text;
+
+namespace BedBureau.Gateway.Security;
+
+/// <summary>
+/// Protects patients' IINs (Law 94-V: special personal data): a keyed hash to find a patient's
+/// referrals without the IIN, and AES-GCM encryption to give it back to the referring polyclinic
+/// and the receiving hospital. Both keys derive from one configured secret.
+/// </summary>
+public sealed class PersonalDataProtector
+{
+    private const int NonceSize = 12;
+    private const int TagSize = 16;
+    private readonly byte[] _hashKey;
+    private readonly byte[] _encryptionKey;
+
+    public PersonalDataProtector(string secret)
+    {
+        if (string.IsNullOrEmpty(secret) || secret.Length < 16)
+        {
+            throw new ArgumentException("The personal-data secret must have at least 16 characters.", nameof(secret));
+        }
+
+        var master = Encoding.UTF8.GetBytes(secret);
+        _hashKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: "bedbureau iin hash v1"u8.ToArray());
+        _encryptionKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: "bedbureau iin encryption v1"u8.ToArray());
+    }
+
+    /// <summary>The same for the same IIN; reveals nothing without the secret.</summary>
+    public string Hash(string iin) => Convert.ToHexStringLower(HMACSHA256.HashData(_hashKey, Encoding.ASCII.GetBytes(iin)));
+
+    public string Protect(string iin)
+    {
+        var plain = Encoding.ASCII.GetBytes(iin);
+        var output = new byte[NonceSize + plain.Length + TagSize];
+        var nonce = output.AsSpan(0, NonceSize);
+        RandomNumberGenerator.Fill(nonce);
+        using var aes = new AesGcm(_encryptionKey, TagSize);
+        aes.Encrypt(nonce, plain, output.AsSpan(NonceSize, plain.Length), output.AsSpan(NonceSize + plain.Length));
+        return Convert.ToBase64String(output);
+    }
+
+    public string Unprotect(string protectedIin)
+    {
+        var input = Convert.FromBase64String(protectedIin);
+        var plain = new byte[input.Length - NonceSize - TagSize];
+        using var aes = new AesGcm(_encryptionKey, TagSize);
+        aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, plain.Length), input.AsSpan(NonceSize + plain.Length), plain);
+        return Encoding.ASCII.GetString(plain);
+    }
+}
