@@ -1,0 +1,72 @@
+using Npgsql;
+
+namespace BedBureau.Gateway.Storage;
+
+/// <summary>PostgreSQL through Npgsql: the production storage.</summary>
+public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+{
+    // Any constant: all nodes take the same advisory lock while migrating.
+    private const long MigrationLockKey = 0x4265644275726561;
+
+    public NpgsqlDataSource DataSource { get; } = dataSource;
+
+    public static PostgresDatabase Create(string connectionString)
+    {
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        return new PostgresDatabase(builder.Build());
+    }
+
+    /// <summary>
+    /// Applies the missing migrations in one transaction under an advisory lock, so any number
+    /// of nodes may start at once; safe on every start.
+    /// </summary>
+    public async Task MigrateAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction, $"SELECT pg_advisory_xact_lock({MigrationLockKey})", cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(connection, transaction,
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())",
+            cancellationToken).ConfigureAwait(false);
+        var applied = new HashSet<int>();
+        await using (var command = new NpgsqlCommand("SELECT version FROM schema_migrations", connection, transaction))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                applied.Add(reader.GetInt32(0));
+            }
+        }
+
+        foreach (var migration in Migrations.All.Where(m => !applied.Contains(m.Version)))
+        {
+            await ExecuteAsync(connection, transaction, migration.Postgres, cancellationToken).ConfigureAwait(false);
+            await using var record = new NpgsqlCommand("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", connection, transaction);
+            record.Parameters.Add(new NpgsqlParameter { Value = migration.Version });
+            record.Parameters.Add(new NpgsqlParameter { Value = migration.Name });
+            await record.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async ValueTask<NpgsqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await DataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            throw new StorageUnavailableException("PostgreSQL is unreachable.", ex);
+        }
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(sql, connection, transaction);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+}
