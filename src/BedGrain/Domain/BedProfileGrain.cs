@@ -1,0 +1,662 @@
+using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
+
+namespace BedBureau.BedGrain.Domain;
+
+/// <summary>What every bed grain shares: reference data, ports, time and rules.</summary>
+public sealed record BedGrainContext(
+    ReferenceDirectory Directory,
+    IBedGrainStorage Storage,
+    IPersonalDataProtector Protector,
+    PatientHolds PatientHolds,
+    IBedGrainObserver Observer,
+    WorkingDayCalendar Calendar,
+    TimeProvider Time,
+    BedGrainOptions Options);
+
+/// <summary>
+/// One hospital's offer of one bed profile: the live bed census, the admission calendar, and
+/// the queue of referrals holding its slots. Runs one call at a time (see GrainRuntime); every
+/// change is committed through the storage port before memory changes, so a failed write
+/// leaves the grain as it was.
+/// </summary>
+public sealed class BedProfileGrain : IGrain
+{
+    private readonly BedGrainKey _key;
+    private readonly BedGrainContext _context;
+    private readonly Dictionary<DateOnly, int> _slots = [];
+    private readonly Dictionary<DateOnly, int> _reserved = [];
+    private readonly Dictionary<string, Referral> _referrals = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, string> _activeBySequence = [];
+    private readonly QueueIndex _queue = new();
+    private readonly Dictionary<string, IdempotencyRecord> _idempotency = new(StringComparer.Ordinal);
+    private long _version;
+    private BedCensus? _census;
+    private long _nextCodeSequence = 1;
+    private long _nextEventSequence = 1;
+
+    private BedProfileGrain(BedGrainKey key, BedGrainContext context)
+    {
+        _key = key;
+        _context = context;
+    }
+
+    public BedGrainKey Key => _key;
+
+    public long Version => _version;
+
+    private DateTimeOffset Now => _context.Time.GetUtcNow();
+
+    private DateOnly Today => WorkingDayCalendar.LocalDate(Now);
+
+    /// <summary>Activation: loads the state through the storage port (a grain never stored starts empty).</summary>
+    public static async Task<BedProfileGrain> ActivateAsync(BedGrainKey key, BedGrainContext context, CancellationToken cancellationToken)
+    {
+        context.Directory.Require(key);
+        var grain = new BedProfileGrain(key, context);
+        var snapshot = await context.Storage.LoadAsync(key, cancellationToken).ConfigureAwait(false);
+        if (snapshot is not null)
+        {
+            grain._version = snapshot.Version;
+            grain._census = snapshot.Census;
+            grain._nextCodeSequence = snapshot.NextCodeSequence;
+            grain._nextEventSequence = snapshot.NextEventSequence;
+            foreach (var day in snapshot.Calendar)
+            {
+                grain._slots[day.Date] = day.Slots;
+            }
+
+            foreach (var referral in snapshot.Referrals)
+            {
+                grain.ApplyReferral(referral, releaseHold: false);
+                if (referral.Status.IsActive())
+                {
+                    context.PatientHolds.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
+                }
+            }
+
+            foreach (var record in snapshot.Idempotency)
+            {
+                grain._idempotency[record.Key] = record;
+            }
+        }
+
+        return grain;
+    }
+
+    public DateTimeOffset? NextWakeUp => _queue.FirstDate is { } first ? NoShowAt(first) : null;
+
+    public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);
+
+    // ---- Bed census -------------------------------------------------------------------------
+
+    public BedCensus? Census => _census;
+
+    public async Task<BedCensus> ReportBedsAsync(Actor actor, string requestId, BedReport report, CancellationToken cancellationToken)
+    {
+        RequireHospital(actor);
+        if (FindRetry(actor, requestId, "ReportBeds") is not null)
+        {
+            return _census!;
+        }
+
+        if (report.Total < 0)
+        {
+            throw DomainException.Invalid("total", "OUT_OF_RANGE", "must not be negative");
+        }
+
+        if (report.Occupied < 0 || report.Occupied > report.Total)
+        {
+            throw DomainException.Invalid("occupied", "OUT_OF_RANGE", $"must be between 0 and total ({report.Total})");
+        }
+
+        if (report.Free < 0 || report.Free > report.Total - report.Occupied)
+        {
+            throw DomainException.Invalid("free", "OUT_OF_RANGE", $"must be between 0 and total - occupied ({report.Total - report.Occupied})");
+        }
+
+        if (report.FreeMale < 0 || report.FreeFemale < 0 || report.FreeMale + report.FreeFemale > report.Free)
+        {
+            throw DomainException.Invalid("free_male", "OUT_OF_RANGE", "free_male + free_female must be between 0 and free");
+        }
+
+        var now = Now;
+        var reportedAt = report.ReportedAt ?? now;
+        if (reportedAt > now + TimeSpan.FromMinutes(5))
+        {
+            throw DomainException.Invalid("reported_at", "IN_FUTURE", "must not be in the future");
+        }
+
+        var census = new BedCensus(report.Total, report.Occupied, report.Free, report.FreeMale, report.FreeFemale, reportedAt);
+        await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null), cancellationToken).ConfigureAwait(false);
+        return census;
+    }
+
+    // ---- Admission calendar -----------------------------------------------------------------
+
+    /// <summary>The calendar from <paramref name="from"/> on, with reservations and over-capacity days.</summary>
+    public IReadOnlyList<AdmissionDay> CalendarFrom(DateOnly from)
+    {
+        var days = new List<AdmissionDay>();
+        foreach (var date in _slots.Keys.Union(_reserved.Keys).Where(d => d >= from).Order())
+        {
+            days.Add(new AdmissionDay(date, _slots.GetValueOrDefault(date), _reserved.GetValueOrDefault(date)));
+        }
+
+        return days;
+    }
+
+    public async Task<IReadOnlyList<AdmissionDay>> SetAdmissionCapacityAsync(Actor actor, string requestId, IReadOnlyList<CalendarSlots> days, CancellationToken cancellationToken)
+    {
+        RequireHospital(actor);
+        if (FindRetry(actor, requestId, "SetAdmissionCapacity") is not null)
+        {
+            return CalendarFrom(Today);
+        }
+
+        if (days.Count == 0 || days.Count > 366)
+        {
+            throw DomainException.Invalid("days", "OUT_OF_RANGE", "must list 1 to 366 dates");
+        }
+
+        var today = Today;
+        var horizon = today.AddDays(_context.Options.CalendarHorizonDays);
+        var seen = new HashSet<DateOnly>();
+        for (var i = 0; i < days.Count; i++)
+        {
+            var day = days[i];
+            if (day.Date < today || day.Date > horizon)
+            {
+                throw DomainException.Invalid($"days[{i}].date", "OUT_OF_RANGE", $"must be from today ({today:yyyy-MM-dd}) to {horizon:yyyy-MM-dd}");
+            }
+
+            if (day.Slots is < 0 or > 10_000)
+            {
+                throw DomainException.Invalid($"days[{i}].slots", "OUT_OF_RANGE", "must be between 0 and 10000");
+            }
+
+            if (!seen.Add(day.Date))
+            {
+                throw DomainException.Invalid($"days[{i}].date", "DUPLICATE", $"{day.Date:yyyy-MM-dd} is listed twice");
+            }
+        }
+
+        // Lowering below reservations is allowed: those stay valid and show as over capacity.
+        await CommitAsync(actor, null, days, [], [], Idempotency(actor, requestId, "SetAdmissionCapacity", "", null), cancellationToken).ConfigureAwait(false);
+        return CalendarFrom(today);
+    }
+
+    // ---- Referrals --------------------------------------------------------------------------
+
+    public async Task<RegistrationResult> RegisterAsync(RegisterReferral command, CancellationToken cancellationToken)
+    {
+        if (command.Actor.Role != ActorRole.Polyclinic)
+        {
+            throw new DomainException(DomainErrorKind.PermissionDenied, "POLYCLINICS_ONLY", "Only a polyclinic registers referrals.");
+        }
+
+        await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        if (FindRetry(command.Actor, command.RequestId, "RegisterReferral") is { } retry)
+        {
+            var previous = _referrals[retry.HospitalizationCode];
+            return new RegistrationResult(View(previous), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
+        }
+
+        var (_, profile) = _context.Directory.Require(_key);
+        var birthDate = Identifiers.ParseIin(command.PatientIin);
+        var icd10 = Identifiers.ParseIcd10(command.Icd10Code);
+        if (command.PatientRegionCode is not { Length: 2 } region || !region.All(char.IsAsciiDigit))
+        {
+            throw DomainException.Invalid("patient_region_code", "INVALID_REGION", "must be a two-digit KATO region code");
+        }
+
+        if (command.PatientLocality.Length > 200)
+        {
+            throw DomainException.Invalid("patient_locality", "TOO_LONG", "must be at most 200 characters");
+        }
+
+        ValidatePlannedDate(command.PlannedDate, "planned_date");
+        var age = Identifiers.AgeOn(birthDate, command.PlannedDate);
+        if (age < 0)
+        {
+            throw DomainException.Invalid("patient_iin", "NOT_BORN", "the patient is not born on the planned date");
+        }
+
+        if (profile.IsChild != age < 18)
+        {
+            throw DomainException.Invalid("bed_profile_code", "AGE_MISMATCH",
+                profile.IsChild ? $"{profile.Code} is a child profile and the patient is {age} on the planned date" : $"{profile.Code} is an adult profile and the patient is {age} on the planned date");
+        }
+
+        RequireFreeSlot(command.PlannedDate);
+
+        var now = Now;
+        var sequence = _nextCodeSequence;
+        var code = HospitalizationCodes.Format(command.PatientRegionCode, _key, sequence);
+        var patientKey = _context.Protector.Hash(command.PatientIin);
+        var hold = new PatientHold(patientKey, _key.ProfileCode, code, command.Actor.OrganizationId);
+        if (_context.PatientHolds.TryClaim(hold) is { } existing)
+        {
+            // The existing code is told only to the polyclinic that holds it.
+            var message = existing.ReferringOrganizationId == command.Actor.OrganizationId
+                ? $"patient_iin: the patient already holds active referral {existing.HospitalizationCode} for profile {_key.ProfileCode}"
+                : $"patient_iin: the patient already holds an active referral for profile {_key.ProfileCode} from another polyclinic";
+            throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
+        }
+
+        try
+        {
+            var accessKey = AccessKeys.Generate();
+            var registered = new ReferralEvent(_nextEventSequence, code, "REGISTERED", ReferralStatus.Registered,
+                "Registered by the referring polyclinic", command.Actor.OrganizationId, now, command.PlannedDate);
+            var referral = new Referral
+            {
+                HospitalizationCode = code,
+                AccessKeyHash = AccessKeys.Hash(accessKey),
+                Status = ReferralStatus.Registered,
+                HospitalId = _key.HospitalId,
+                ProfileCode = _key.ProfileCode,
+                ReferringOrganizationId = command.Actor.OrganizationId,
+                PatientKey = patientKey,
+                ProtectedPatientIin = _context.Protector.Protect(command.PatientIin),
+                Icd10Code = icd10,
+                Purpose = command.Purpose,
+                FinanceSource = command.FinanceSource,
+                PatientLocality = command.PatientLocality,
+                PatientRegionCode = command.PatientRegionCode,
+                PlannedDate = command.PlannedDate,
+                RegistrationSequence = sequence,
+                RegisteredAt = now,
+                ScheduleDueAt = _context.Calendar.EndOfWorkingDaysAfter(now, _context.Options.ScheduleWithinWorkingDays),
+                StatusReason = registered.Reason,
+                UpdatedAt = now,
+                History = [registered],
+            };
+            var idempotency = Idempotency(command.Actor, command.RequestId, "RegisterReferral", code, _context.Protector.Protect(accessKey));
+            await CommitAsync(command.Actor, null, [], [referral], [registered], idempotency, cancellationToken, codeSequence: sequence + 1).ConfigureAwait(false);
+            return new RegistrationResult(View(referral), accessKey);
+        }
+        catch
+        {
+            _context.PatientHolds.Release(patientKey, _key.ProfileCode, code);
+            throw;
+        }
+    }
+
+    /// <summary>The hospital confirms the planned date or sets another (the slot moves with it).</summary>
+    public Task<ReferralView> ScheduleAsync(Actor actor, string requestId, string code, DateOnly? plannedDate, string reason, CancellationToken cancellationToken)
+    {
+        RequireHospital(actor);
+        return ChangeAsync(actor, requestId, "ScheduleReferral", code, cancellationToken, referral =>
+        {
+            var date = plannedDate ?? referral.PlannedDate;
+            if (date != referral.PlannedDate)
+            {
+                ValidatePlannedDate(date, "planned_date");
+                RequireFreeSlot(date);
+                if (string.IsNullOrWhiteSpace(reason))
+                {
+                    throw DomainException.Invalid("reason", "REQUIRED", "is required when the date changes");
+                }
+            }
+
+            var text = date == referral.PlannedDate ? Text(reason, "Planned date confirmed by the hospital") : reason;
+            return (referral with { Status = ReferralStatus.Scheduled, PlannedDate = date }, date == referral.PlannedDate ? "SCHEDULED" : "RESCHEDULED", text);
+        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+    }
+
+    /// <summary>The referring polyclinic moves the planned date (the slot moves with it).</summary>
+    public Task<ReferralView> RescheduleAsync(Actor actor, string requestId, string code, DateOnly plannedDate, string reason, CancellationToken cancellationToken) =>
+        ChangeAsync(actor, requestId, "RescheduleReferral", code, cancellationToken, referral =>
+        {
+            RequireReferringPolyclinic(actor, referral);
+            if (plannedDate == referral.PlannedDate)
+            {
+                throw DomainException.Invalid("planned_date", "UNCHANGED", "is the current planned date");
+            }
+
+            ValidatePlannedDate(plannedDate, "planned_date");
+            RequireFreeSlot(plannedDate);
+
+            // A date the hospital confirmed and the polyclinic moved needs the hospital's confirmation again.
+            var moved = referral with { Status = ReferralStatus.Registered, PlannedDate = plannedDate, ScheduleDueAt = _context.Calendar.EndOfWorkingDaysAfter(Now, _context.Options.ScheduleWithinWorkingDays) };
+            return (moved, "RESCHEDULED", Text(reason, "Planned date moved by the referring polyclinic"));
+        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+
+    public Task<ReferralView> AdmitAsync(Actor actor, string requestId, string code, DateTimeOffset? admittedAt, CancellationToken cancellationToken)
+    {
+        RequireHospital(actor);
+        return ChangeAsync(actor, requestId, "AdmitPatient", code, cancellationToken, referral =>
+        {
+            var at = admittedAt ?? Now;
+            if (at > Now + TimeSpan.FromMinutes(5))
+            {
+                throw DomainException.Invalid("admitted_at", "IN_FUTURE", "must not be in the future");
+            }
+
+            return (referral with { Status = ReferralStatus.Admitted, AdmittedAt = at }, "ADMITTED", "Admitted to the hospital");
+        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+    }
+
+    public Task<ReferralView> RefuseAsync(Actor actor, string requestId, string code, RefusalReason reason, string text, CancellationToken cancellationToken)
+    {
+        RequireHospital(actor);
+        if (reason == RefusalReason.None)
+        {
+            throw DomainException.Invalid("reason", "REQUIRED", "a refusal reason is required");
+        }
+
+        if (reason == RefusalReason.Other && string.IsNullOrWhiteSpace(text))
+        {
+            throw DomainException.Invalid("reason_text", "REQUIRED", "is required when the reason is OTHER");
+        }
+
+        return ChangeAsync(actor, requestId, "RefusePatient", code, cancellationToken, referral =>
+            (referral with { Status = ReferralStatus.Refused, RefusedAt = Now, RefusalReason = reason }, "REFUSED", Text(text, $"Refused: {reason}")),
+            ReferralStatus.Registered, ReferralStatus.Scheduled);
+    }
+
+    public Task<ReferralView> CancelAsync(Actor actor, string requestId, string code, CancellationReason reason, string text, CancellationToken cancellationToken)
+    {
+        if (reason == CancellationReason.None)
+        {
+            throw DomainException.Invalid("reason", "REQUIRED", "a cancellation reason is required");
+        }
+
+        if (reason == CancellationReason.Other && string.IsNullOrWhiteSpace(text))
+        {
+            throw DomainException.Invalid("reason_text", "REQUIRED", "is required when the reason is OTHER");
+        }
+
+        return ChangeAsync(actor, requestId, "CancelReferral", code, cancellationToken, referral =>
+        {
+            RequireReferringPolyclinic(actor, referral);
+            return (referral with { Status = ReferralStatus.Cancelled, CancellationReason = reason }, "CANCELLED", Text(text, $"Cancelled: {reason}"));
+        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+    }
+
+    /// <summary>A referral with its place in the queue, as of now; NOT_FOUND when unknown.</summary>
+    public async Task<ReferralView> GetAsync(string code, CancellationToken cancellationToken)
+    {
+        if (NextWakeUp is { } due && due <= Now)
+        {
+            await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return View(Find(code));
+    }
+
+    /// <summary>A patient's view: NOT_FOUND for a wrong key just as for an unknown code.</summary>
+    public async Task<ReferralView> GetForPatientAsync(string code, string accessKey, CancellationToken cancellationToken)
+    {
+        if (!_referrals.TryGetValue(code, out var referral) || !AccessKeys.Matches(accessKey, referral.AccessKeyHash))
+        {
+            throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
+        }
+
+        return await GetAsync(code, cancellationToken).ConfigureAwait(false);
+    }
+
+    public IReadOnlyList<ReferralView> ListQueue(QueueFilter filter)
+    {
+        var now = Now;
+        var statuses = filter.Statuses is { Count: > 0 } s ? s : null;
+        var result = new List<ReferralView>();
+        if (statuses is null || statuses.All(st => st.IsActive()))
+        {
+            var position = 0;
+            foreach (var (date, sequence) in _queue.InOrder())
+            {
+                position++;
+                var referral = _referrals[_activeBySequence[sequence]];
+                if (Matches(referral, statuses, filter))
+                {
+                    result.Add(new ReferralView(referral, position, referral.IsScheduleOverdue(now), now));
+                }
+            }
+
+            return result;
+        }
+
+        foreach (var referral in _referrals.Values.OrderBy(r => r.PlannedDate).ThenBy(r => r.RegistrationSequence))
+        {
+            if (Matches(referral, statuses, filter))
+            {
+                result.Add(View(referral));
+            }
+        }
+
+        return result;
+    }
+
+    public int QueueLength => _queue.Count;
+
+    // ---- Invariant checks (tests and the load tool's end-of-day audit) ------------------------
+
+    /// <summary>Describes every broken invariant; empty when the grain is consistent.</summary>
+    public IReadOnlyList<string> CheckInvariants()
+    {
+        var problems = new List<string>();
+        var counted = _referrals.Values.Where(r => r.Status.IsActive()).GroupBy(r => r.PlannedDate).ToDictionary(g => g.Key, g => g.Count());
+        foreach (var (date, count) in counted)
+        {
+            if (_reserved.GetValueOrDefault(date) != count)
+            {
+                problems.Add($"{_key} {date}: {count} active referrals but {_reserved.GetValueOrDefault(date)} reserved");
+            }
+        }
+
+        if (_queue.Count != counted.Values.Sum())
+        {
+            problems.Add($"{_key}: queue has {_queue.Count}, active referrals {counted.Values.Sum()}");
+        }
+
+        return problems;
+    }
+
+    // ---- Internals --------------------------------------------------------------------------
+
+    private async Task<ReferralView> ChangeAsync(
+        Actor actor, string requestId, string operation, string code, CancellationToken cancellationToken,
+        Func<Referral, (Referral Changed, string Action, string Reason)> change, params ReferralStatus[] allowedFrom)
+    {
+        await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        if (FindRetry(actor, requestId, operation) is { } retry)
+        {
+            return View(_referrals[retry.HospitalizationCode]);
+        }
+
+        var referral = Find(code);
+        if (!allowedFrom.Contains(referral.Status))
+        {
+            throw DomainException.Precondition("INVALID_TRANSITION", $"{operation} is not allowed for a referral that is {referral.Status}.");
+        }
+
+        var (changed, action, reason) = change(referral);
+        var now = Now;
+        var @event = new ReferralEvent(_nextEventSequence, code, action, changed.Status, reason, actor.OrganizationId, now, changed.PlannedDate);
+        changed = changed with { StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] };
+        await CommitAsync(actor, null, [], [changed], [@event], Idempotency(actor, requestId, operation, code, null), cancellationToken).ConfigureAwait(false);
+        return View(changed);
+    }
+
+    /// <summary>Referrals not admitted within the grace days after their planned date become NO_SHOW.</summary>
+    private async Task ExpireNoShowsAsync(CancellationToken cancellationToken)
+    {
+        var now = Now;
+        if (NextWakeUp is not { } due || due > now)
+        {
+            return;
+        }
+
+        var expired = new List<Referral>();
+        var events = new List<ReferralEvent>();
+        var nextEvent = _nextEventSequence;
+        foreach (var (date, sequence) in _queue.InOrder())
+        {
+            if (NoShowAt(date) > now)
+            {
+                break;
+            }
+
+            var referral = _referrals[_activeBySequence[sequence]];
+            var reason = $"Not admitted within {_context.Options.NoShowAfterDays} days after the planned date";
+            var @event = new ReferralEvent(nextEvent++, referral.HospitalizationCode, "NO_SHOW", ReferralStatus.NoShow, reason, Actor.Bureau.OrganizationId, now, referral.PlannedDate);
+            expired.Add(referral with { Status = ReferralStatus.NoShow, StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] });
+            events.Add(@event);
+        }
+
+        await CommitAsync(Actor.Bureau, null, [], expired, events, null, cancellationToken).ConfigureAwait(false);
+    }
+
+    private DateTimeOffset NoShowAt(DateOnly plannedDate) =>
+        new(plannedDate.AddDays(_context.Options.NoShowAfterDays + 1).ToDateTime(TimeOnly.MinValue), WorkingDayCalendar.KazakhstanOffset);
+
+    private async Task CommitAsync(
+        Actor actor, BedCensus? census, IReadOnlyList<CalendarSlots> calendar, IReadOnlyList<Referral> referrals,
+        IReadOnlyList<ReferralEvent> events, IdempotencyRecord? idempotency, CancellationToken cancellationToken, long? codeSequence = null)
+    {
+        var change = new BedGrainChange(_version + 1, census, calendar, referrals, events, idempotency,
+            codeSequence ?? _nextCodeSequence, _nextEventSequence + events.Count, actor.OrganizationId);
+
+        // Durable first: if this throws, memory is untouched.
+        await _context.Storage.CommitAsync(_key, _version, change, cancellationToken).ConfigureAwait(false);
+
+        _version = change.Version;
+        _census = census ?? _census;
+        foreach (var day in calendar)
+        {
+            _slots[day.Date] = day.Slots;
+        }
+
+        foreach (var referral in referrals)
+        {
+            ApplyReferral(referral, releaseHold: true);
+        }
+
+        if (idempotency is not null)
+        {
+            _idempotency[idempotency.Key] = idempotency;
+        }
+
+        _nextCodeSequence = change.NextCodeSequence;
+        _nextEventSequence = change.NextEventSequence;
+        _context.Observer.OnCommitted(_key, change, Summary(includeHolds: false));
+    }
+
+    private void ApplyReferral(Referral referral, bool releaseHold)
+    {
+        if (_referrals.TryGetValue(referral.HospitalizationCode, out var before) && before.Status.IsActive())
+        {
+            _queue.Remove(before.PlannedDate, before.RegistrationSequence);
+            _reserved[before.PlannedDate]--;
+            _activeBySequence.Remove(before.RegistrationSequence);
+        }
+
+        if (referral.Status.IsActive())
+        {
+            _queue.Add(referral.PlannedDate, referral.RegistrationSequence);
+            _reserved[referral.PlannedDate] = _reserved.GetValueOrDefault(referral.PlannedDate) + 1;
+            _activeBySequence[referral.RegistrationSequence] = referral.HospitalizationCode;
+        }
+        else if (releaseHold)
+        {
+            _context.PatientHolds.Release(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
+        }
+
+        _referrals[referral.HospitalizationCode] = referral;
+    }
+
+    /// <summary>What the search index keeps of the grain.</summary>
+    public BedGrainSummary Summary(bool includeHolds)
+    {
+        var holds = includeHolds
+            ? _referrals.Values.Where(r => r.Status.IsActive()).Select(r => new PatientHold(r.PatientKey, r.ProfileCode, r.HospitalizationCode, r.ReferringOrganizationId)).ToArray()
+            : [];
+        return new BedGrainSummary(_key, _census, CalendarFrom(Today), _queue.Count, holds);
+    }
+
+    private ReferralView View(Referral referral)
+    {
+        var now = Now;
+        var position = referral.Status.IsActive() ? _queue.PositionOf(referral.PlannedDate, referral.RegistrationSequence) : 0;
+        return new ReferralView(referral, position, referral.IsScheduleOverdue(now), now);
+    }
+
+    private Referral Find(string code) =>
+        _referrals.TryGetValue(code, out var referral)
+            ? referral
+            : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
+
+    private IdempotencyRecord? FindRetry(Actor actor, string requestId, string operation)
+    {
+        if (string.IsNullOrEmpty(requestId))
+        {
+            throw DomainException.Invalid("request_id", "REQUIRED", "is required on every change, for safe retries");
+        }
+
+        if (requestId.Length > 128)
+        {
+            throw DomainException.Invalid("request_id", "TOO_LONG", "must be at most 128 characters");
+        }
+
+        if (!_idempotency.TryGetValue(IdempotencyKey(actor, requestId), out var record))
+        {
+            return null;
+        }
+
+        return record.Operation == operation
+            ? record
+            : throw DomainException.Invalid("request_id", "REUSED", $"was already used for {record.Operation}");
+    }
+
+    private IdempotencyRecord Idempotency(Actor actor, string requestId, string operation, string code, string? protectedAccessKey) =>
+        new(IdempotencyKey(actor, requestId), operation, code, protectedAccessKey, Now);
+
+    private static string IdempotencyKey(Actor actor, string requestId) => $"{actor.OrganizationId}/{requestId}";
+
+    private void ValidatePlannedDate(DateOnly date, string field)
+    {
+        var today = Today;
+        if (date < today)
+        {
+            throw DomainException.Invalid(field, "IN_PAST", $"must not be before today ({today:yyyy-MM-dd})");
+        }
+
+        if (date > today.AddDays(_context.Options.CalendarHorizonDays) || !_slots.ContainsKey(date))
+        {
+            throw DomainException.Invalid(field, "OUTSIDE_CALENDAR", $"{date:yyyy-MM-dd} is not in the hospital's admission calendar");
+        }
+    }
+
+    private void RequireFreeSlot(DateOnly date)
+    {
+        if (_reserved.GetValueOrDefault(date) >= _slots.GetValueOrDefault(date))
+        {
+            throw DomainException.Precondition("NO_FREE_SLOT", $"No free admission slot on {date:yyyy-MM-dd} for {_key.ProfileCode} at hospital {_key.HospitalId}.");
+        }
+    }
+
+    private void RequireHospital(Actor actor)
+    {
+        if (actor.Role != ActorRole.Hospital || actor.OrganizationId != _key.HospitalId)
+        {
+            throw new DomainException(DomainErrorKind.PermissionDenied, "NOT_THIS_HOSPITAL", $"Only hospital {_key.HospitalId} may do this.");
+        }
+    }
+
+    private static void RequireReferringPolyclinic(Actor actor, Referral referral)
+    {
+        if (actor.Role != ActorRole.Polyclinic || actor.OrganizationId != referral.ReferringOrganizationId)
+        {
+            throw new DomainException(DomainErrorKind.PermissionDenied, "NOT_REFERRING_POLYCLINIC", "Only the referring polyclinic may do this.");
+        }
+    }
+
+    private static bool Matches(Referral referral, IReadOnlySet<ReferralStatus>? statuses, QueueFilter filter) =>
+        (statuses is null ? referral.Status.IsActive() : statuses.Contains(referral.Status)) &&
+        (filter.PlannedFrom is not { } from || referral.PlannedDate >= from) &&
+        (filter.PlannedTo is not { } to || referral.PlannedDate <= to);
+
+    private static string Text(string? given, string fallback) => string.IsNullOrWhiteSpace(given) ? fallback : given.Trim();
+}

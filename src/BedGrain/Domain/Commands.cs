@@ -1,0 +1,65 @@
+using BedBureau.BedGrain.Storage;
+
+namespace BedBureau.BedGrain.Domain;
+
+public enum ActorRole
+{
+    /// <summary>The bureau itself: automatic transitions such as no-shows.</summary>
+    System = 0,
+    Hospital = 1,
+    Polyclinic = 2,
+}
+
+/// <summary>Who asks for a change: every change records its actor.</summary>
+public readonly record struct Actor(string OrganizationId, ActorRole Role)
+{
+    public static readonly Actor Bureau = new("bureau", ActorRole.System);
+}
+
+public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt);
+
+public sealed record RegisterReferral(
+    string RequestId,
+    Actor Actor,
+    string PatientIin,
+    string Icd10Code,
+    DateOnly PlannedDate,
+    TreatmentPurpose Purpose,
+    FinanceSource FinanceSource,
+    string PatientLocality,
+    string PatientRegionCode);
+
+/// <summary>A referral with what depends on the moment: its place in the queue, overdue flag.</summary>
+public sealed record ReferralView(Referral Referral, int QueuePosition, bool ScheduleOverdue, DateTimeOffset AsOf)
+{
+    public int PeopleAhead => QueuePosition > 0 ? QueuePosition - 1 : 0;
+}
+
+public sealed record RegistrationResult(ReferralView View, string AccessKey);
+
+/// <summary>Which referrals a hospital's queue listing returns.</summary>
+public sealed record QueueFilter(IReadOnlySet<ReferralStatus>? Statuses, DateOnly? PlannedFrom, DateOnly? PlannedTo);
+
+/// <summary>What the grain's host observes after each commit (search index, watchers, caches).</summary>
+public interface IBedGrainObserver
+{
+    void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary);
+}
+
+public sealed record BedGrainOptions
+{
+    /// <summary>A census older than this is shown as stale.</summary>
+    public TimeSpan StaleAfter { get; init; } = TimeSpan.FromHours(24);
+
+    /// <summary>How far ahead the admission calendar may be set and referrals planned.</summary>
+    public int CalendarHorizonDays { get; init; } = 90;
+
+    /// <summary>How long a request id is remembered for idempotent retries.</summary>
+    public TimeSpan IdempotencyRetention { get; init; } = TimeSpan.FromDays(7);
+
+    /// <summary>Working days the hospital has to schedule a registered referral.</summary>
+    public int ScheduleWithinWorkingDays { get; init; } = 2;
+
+    /// <summary>Days after the planned date without admission before a referral is a no-show.</summary>
+    public int NoShowAfterDays { get; init; } = 2;
+}

@@ -1,0 +1,108 @@
+using System.Security.Cryptography;
+
+namespace BedBureau.BedGrain.Domain;
+
+/// <summary>
+/// The bureau's structured code "&lt;patient region&gt;.&lt;hospital&gt;.&lt;profile&gt;.&lt;sequence&gt;",
+/// e.g. 61.01W9.321.72S: the sequence counts per (hospital, profile) in base 36, so a code is
+/// unique and never reused, and names the grain that holds it.
+/// </summary>
+public static class HospitalizationCodes
+{
+    private const string Base36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+    public static string Format(string patientRegionCode, BedGrainKey grain, long sequence) =>
+        $"{patientRegionCode}.{grain.HospitalId}.{grain.ProfileCode}.{ToBase36(sequence)}";
+
+    /// <summary>The grain holding the code, or false when the code is malformed.</summary>
+    public static bool TryParse(string? code, out BedGrainKey grain)
+    {
+        grain = default;
+        if (string.IsNullOrEmpty(code) || code.Length > 80)
+        {
+            return false;
+        }
+
+        var parts = code.Split('.');
+        if (parts.Length != 4 || parts.Any(p => p.Length == 0 || !p.All(char.IsAsciiLetterOrDigit)))
+        {
+            return false;
+        }
+
+        grain = new BedGrainKey(parts[1], parts[2]);
+        return true;
+    }
+
+    public static BedGrainKey Parse(string? code, string field = "hospitalization_code") =>
+        TryParse(code, out var grain) ? grain : throw DomainException.Invalid(field, "INVALID_CODE", "must look like 61.01W9.321.72S");
+
+    private static string ToBase36(long value)
+    {
+        Span<char> digits = stackalloc char[14];
+        var position = digits.Length;
+        do
+        {
+            digits[--position] = Base36[(int)(value % 36)];
+            value /= 36;
+        }
+        while (value > 0);
+
+        return new string(digits[position..]);
+    }
+}
+
+/// <summary>
+/// The access key printed on the patient's coupon: 50 random bits as 10 Crockford base-32
+/// characters in two groups, e.g. "K7Q4M-9XD2F" (no I, L, O, U: easy to read aloud).
+/// </summary>
+public static class AccessKeys
+{
+    private const string Crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+    public static string Generate()
+    {
+        Span<char> key = stackalloc char[11];
+        var position = 0;
+        for (var i = 0; i < 10; i++)
+        {
+            if (i == 5)
+            {
+                key[position++] = '-';
+            }
+
+            key[position++] = Crockford[RandomNumberGenerator.GetInt32(32)];
+        }
+
+        return new string(key);
+    }
+
+    /// <summary>Upper case, without separators and spaces, with the look-alikes O→0, I/L→1 read as Crockford does.</summary>
+    public static string Normalize(string? key)
+    {
+        if (string.IsNullOrEmpty(key))
+        {
+            return "";
+        }
+
+        Span<char> buffer = stackalloc char[Math.Min(key.Length, 64)];
+        var length = 0;
+        foreach (var c in key.AsSpan(0, Math.Min(key.Length, 64)))
+        {
+            var upper = char.ToUpperInvariant(c);
+            if (upper is '-' or ' ')
+            {
+                continue;
+            }
+
+            buffer[length++] = upper switch { 'O' => '0', 'I' or 'L' => '1', _ => upper };
+        }
+
+        return new string(buffer[..length]);
+    }
+
+    public static byte[] Hash(string key) => SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(Normalize(key)));
+
+    public static bool Matches(string? key, byte[] hash) =>
+        key is not null && CryptographicOperations.FixedTimeEquals(Hash(key), hash);
+
+}

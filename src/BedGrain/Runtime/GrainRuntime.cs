@@ -1,0 +1,258 @@
+using System.Collections.Concurrent;
+
+namespace BedBureau.BedGrain.Runtime;
+
+/// <summary>A grain's activation may ask to be woken at a time (deadlines, no-shows).</summary>
+public interface IGrain
+{
+    /// <summary>When the grain next has something due, or null.</summary>
+    DateTimeOffset? NextWakeUp { get; }
+
+    /// <summary>Runs as a turn of its own when <see cref="NextWakeUp"/> has come.</summary>
+    Task WakeUpAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>Thrown when a grain's mailbox is full: the caller should back off (RESOURCE_EXHAUSTED).</summary>
+public sealed class GrainOverloadedException(string grain, int bound)
+    : Exception($"Grain {grain} has {bound} calls waiting; try again later.");
+
+/// <summary>
+/// Thrown by a storage port when the stored version is not the one the activation loaded:
+/// another activation committed first. The activation is dropped; a retry reloads.
+/// </summary>
+public sealed class StorageConflictException(string message) : Exception(message);
+
+public sealed record GrainRuntimeOptions
+{
+    /// <summary>Calls waiting for one grain beyond which new calls fail fast.</summary>
+    public int MailboxBound { get; init; } = 1000;
+
+    /// <summary>An activation not called for this long is deactivated.</summary>
+    public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(15);
+}
+
+/// <summary>
+/// Orleans' semantics in small: grains addressed by key, activated on first call, exactly one
+/// activation per key in the process, one call at a time per grain (turn-based, not reentrant,
+/// also across the call's awaits), bounded mailboxes, idle deactivation, wake-ups by
+/// <see cref="TimeProvider"/>.
+/// </summary>
+public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
+    where TKey : notnull
+    where TGrain : class, IGrain
+{
+    private readonly ConcurrentDictionary<TKey, Activation> _activations = new();
+    private readonly Func<TKey, CancellationToken, Task<TGrain>> _activate;
+    private readonly GrainRuntimeOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ITimer _idleSweep;
+    private readonly CancellationTokenSource _disposed = new();
+
+    /// <param name="activate">Loads a grain's state through its storage port and builds it.</param>
+    public GrainRuntime(Func<TKey, CancellationToken, Task<TGrain>> activate, GrainRuntimeOptions options, TimeProvider time)
+    {
+        _activate = activate;
+        _options = options;
+        _time = time;
+        var sweep = options.IdleTimeout / 2;
+        _idleSweep = time.CreateTimer(_ => _ = DeactivateIdleAsync(), null, sweep, sweep);
+    }
+
+    public int ActivationCount => _activations.Count;
+
+    /// <summary>Grain activations started, mailbox rejections: for metrics.</summary>
+    public long Activations => Interlocked.Read(ref _activationsStarted);
+
+    public long OverloadRejections => Interlocked.Read(ref _overloadRejections);
+
+    private long _activationsStarted;
+    private long _overloadRejections;
+
+    /// <summary>Runs <paramref name="call"/> as one turn of the grain with key <paramref name="key"/>.</summary>
+    public async Task<TResult> CallAsync<TArg, TResult>(TKey key, TArg argument, Func<TGrain, TArg, Task<TResult>> call, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            var activation = _activations.GetOrAdd(key, static (k, runtime) => new Activation(k, runtime), this);
+            if (Interlocked.Increment(ref activation.Waiting) > _options.MailboxBound)
+            {
+                Interlocked.Decrement(ref activation.Waiting);
+                Interlocked.Increment(ref _overloadRejections);
+                throw new GrainOverloadedException(key.ToString()!, _options.MailboxBound);
+            }
+
+            try
+            {
+                await activation.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                Interlocked.Decrement(ref activation.Waiting);
+                throw;
+            }
+
+            try
+            {
+                if (activation.Deactivated)
+                {
+                    // Lost a race with deactivation: take the next activation.
+                    continue;
+                }
+
+                var grain = activation.Grain ??= await ActivateAsync(key, cancellationToken).ConfigureAwait(false);
+                activation.LastUsed = _time.GetTimestamp();
+                try
+                {
+                    return await call(grain, argument).ConfigureAwait(false);
+                }
+                catch (StorageConflictException)
+                {
+                    // Our state is stale: another activation (maybe on another node) committed.
+                    Deactivate(activation);
+                    throw;
+                }
+                finally
+                {
+                    if (!activation.Deactivated)
+                    {
+                        ArmWakeUp(activation, grain);
+                    }
+                }
+            }
+            finally
+            {
+                Interlocked.Decrement(ref activation.Waiting);
+                activation.Turn.Release();
+            }
+        }
+    }
+
+    /// <summary>Drops every activation (as after a restart); the next call reactivates from storage.</summary>
+    public async Task DeactivateAllAsync()
+    {
+        foreach (var activation in _activations.Values)
+        {
+            await activation.Turn.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                Deactivate(activation);
+            }
+            finally
+            {
+                activation.Turn.Release();
+            }
+        }
+    }
+
+    private async Task<TGrain> ActivateAsync(TKey key, CancellationToken cancellationToken)
+    {
+        var grain = await _activate(key, cancellationToken).ConfigureAwait(false);
+        Interlocked.Increment(ref _activationsStarted);
+        return grain;
+    }
+
+    private void ArmWakeUp(Activation activation, TGrain grain)
+    {
+        var due = grain.NextWakeUp;
+        if (due == activation.WakeUpAt)
+        {
+            return;
+        }
+
+        activation.WakeUpTimer?.Dispose();
+        activation.WakeUpAt = due;
+        if (due is not { } at)
+        {
+            activation.WakeUpTimer = null;
+            return;
+        }
+
+        var delay = at - _time.GetUtcNow();
+        activation.WakeUpTimer = _time.CreateTimer(
+            static state => _ = ((Activation)state!).Runtime.WakeUpAsync((Activation)state!),
+            activation,
+            delay < TimeSpan.Zero ? TimeSpan.Zero : delay,
+            Timeout.InfiniteTimeSpan);
+    }
+
+    private async Task WakeUpAsync(Activation activation)
+    {
+        activation.WakeUpAt = null;
+        try
+        {
+            await CallAsync(activation.Key, 0, static (grain, _) => WakeUp(grain), _disposed.Token).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // A failed wake-up (storage down) is retried by the next call's lazy check or re-arm.
+        }
+    }
+
+    private static async Task<int> WakeUp(TGrain grain)
+    {
+        await grain.WakeUpAsync(CancellationToken.None).ConfigureAwait(false);
+        return 0;
+    }
+
+    private async Task DeactivateIdleAsync()
+    {
+        var now = _time.GetTimestamp();
+        foreach (var activation in _activations.Values)
+        {
+            if (_time.GetElapsedTime(activation.LastUsed, now) < _options.IdleTimeout || Volatile.Read(ref activation.Waiting) > 0)
+            {
+                continue;
+            }
+
+            if (!await activation.Turn.WaitAsync(0).ConfigureAwait(false))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (Volatile.Read(ref activation.Waiting) == 0)
+                {
+                    Deactivate(activation);
+                }
+            }
+            finally
+            {
+                activation.Turn.Release();
+            }
+        }
+    }
+
+    /// <summary>Called holding the activation's turn.</summary>
+    private void Deactivate(Activation activation)
+    {
+        activation.Deactivated = true;
+        activation.WakeUpTimer?.Dispose();
+        _activations.TryRemove(new KeyValuePair<TKey, Activation>(activation.Key, activation));
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _disposed.CancelAsync().ConfigureAwait(false);
+        await _idleSweep.DisposeAsync().ConfigureAwait(false);
+        foreach (var activation in _activations.Values)
+        {
+            activation.WakeUpTimer?.Dispose();
+        }
+
+        _disposed.Dispose();
+    }
+
+    private sealed class Activation(TKey key, GrainRuntime<TKey, TGrain> runtime)
+    {
+        public readonly TKey Key = key;
+        public readonly GrainRuntime<TKey, TGrain> Runtime = runtime;
+        public readonly SemaphoreSlim Turn = new(1, 1);
+        public int Waiting;
+        public TGrain? Grain;
+        public long LastUsed;
+        public bool Deactivated;
+        public ITimer? WakeUpTimer;
+        public DateTimeOffset? WakeUpAt;
+    }
+}

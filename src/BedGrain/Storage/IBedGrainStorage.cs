@@ -1,0 +1,57 @@
+using BedBureau.BedGrain.Domain;
+
+namespace BedBureau.BedGrain.Storage;
+
+/// <summary>One date of the admission calendar as stored: its slots.</summary>
+public readonly record struct CalendarSlots(DateOnly Date, int Slots);
+
+/// <summary>A grain's whole state as loaded on activation.</summary>
+public sealed record BedGrainSnapshot(
+    long Version,
+    BedCensus? Census,
+    IReadOnlyList<CalendarSlots> Calendar,
+    IReadOnlyList<Referral> Referrals,
+    IReadOnlyList<IdempotencyRecord> Idempotency,
+    long NextCodeSequence,
+    long NextEventSequence);
+
+/// <summary>
+/// One committed change of a grain, as a delta: durable adapters write only what changed (the
+/// referrals touched, the calendar dates set, the census, the events appended), not the grain.
+/// </summary>
+public sealed record BedGrainChange(
+    long Version,
+    BedCensus? Census,
+    IReadOnlyList<CalendarSlots> Calendar,
+    IReadOnlyList<Referral> Referrals,
+    IReadOnlyList<ReferralEvent> Events,
+    IdempotencyRecord? Idempotency,
+    long NextCodeSequence,
+    long NextEventSequence,
+    string ActorOrganizationId);
+
+/// <summary>What the free-bed search and the patient rule need of a grain, without activating it.</summary>
+public sealed record BedGrainSummary(
+    BedGrainKey Key,
+    BedCensus? Census,
+    IReadOnlyList<AdmissionDay> Calendar,
+    int QueueLength,
+    IReadOnlyList<PatientHold> ActiveHolds);
+
+/// <summary>A patient's active referral for a profile (one patient, one active referral per profile).</summary>
+public sealed record PatientHold(string PatientKey, string ProfileCode, string HospitalizationCode, string ReferringOrganizationId);
+
+/// <summary>
+/// The grains' storage port. Commits are compare-and-set on the version: the stored version
+/// must be <paramref name="expectedVersion"/> or the commit throws
+/// <see cref="Runtime.StorageConflictException"/> and writes nothing.
+/// </summary>
+public interface IBedGrainStorage
+{
+    Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken);
+
+    Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken);
+
+    /// <summary>Every grain's summary, for rebuilding the search index and patient rule at start-up.</summary>
+    IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken);
+}
