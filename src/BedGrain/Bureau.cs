@@ -57,6 +57,12 @@ public sealed class Bureau : IAsyncDisposable
                 PatientHolds.Restore(hold);
             }
 
+            // No-shows fall due whether or not anyone calls the grain.
+            if (summary.EarliestPlannedDate is { } earliest)
+            {
+                _grains.RemindAt(summary.Key, BedProfileGrain.NoShowAt(earliest, _context.Options));
+            }
+
             grains++;
         }
 

@@ -509,8 +509,10 @@ public sealed class BedProfileGrain : IGrain
         await CommitAsync(Actor.Bureau, null, [], expired, events, null, cancellationToken).ConfigureAwait(false);
     }
 
-    private DateTimeOffset NoShowAt(DateOnly plannedDate) =>
-        new(plannedDate.AddDays(_context.Options.NoShowAfterDays + 1).ToDateTime(TimeOnly.MinValue), WorkingDayCalendar.KazakhstanOffset);
+    internal static DateTimeOffset NoShowAt(DateOnly plannedDate, BedGrainOptions options) =>
+        new(plannedDate.AddDays(options.NoShowAfterDays + 1).ToDateTime(TimeOnly.MinValue), WorkingDayCalendar.KazakhstanOffset);
+
+    private DateTimeOffset NoShowAt(DateOnly plannedDate) => NoShowAt(plannedDate, _context.Options);
 
     private async Task CommitAsync(
         Actor actor, BedCensus? census, IReadOnlyList<CalendarSlots> calendar, IReadOnlyList<Referral> referrals,
@@ -573,7 +575,7 @@ public sealed class BedProfileGrain : IGrain
         var holds = includeHolds
             ? _referrals.Values.Where(r => r.Status.IsActive()).Select(r => new PatientHold(r.PatientKey, r.ProfileCode, r.HospitalizationCode, r.ReferringOrganizationId)).ToArray()
             : [];
-        return new BedGrainSummary(_key, _census, CalendarFrom(Today), _queue.Count, holds);
+        return new BedGrainSummary(_key, _census, CalendarFrom(Today), _queue.Count, holds, _queue.FirstDate);
     }
 
     private ReferralView View(Referral referral)

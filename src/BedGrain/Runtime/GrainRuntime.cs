@@ -47,6 +47,7 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly ITimer _idleSweep;
     private readonly CancellationTokenSource _disposed = new();
+    private readonly Dictionary<TKey, Reminder> _reminders = [];
 
     /// <param name="activate">Loads a grain's state through its storage port and builds it.</param>
     public GrainRuntime(Func<TKey, CancellationToken, Task<TGrain>> activate, GrainRuntimeOptions options, TimeProvider time)
@@ -115,7 +116,7 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
                 {
                     if (!activation.Deactivated)
                     {
-                        ArmWakeUp(activation, grain);
+                        ArmWakeUp(key, grain);
                     }
                 }
             }
@@ -151,40 +152,76 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
         return grain;
     }
 
-    private void ArmWakeUp(Activation activation, TGrain grain)
+    /// <summary>
+    /// Wakes the grain of <paramref name="key"/> at <paramref name="at"/> (null: never), active or
+    /// not: like an Orleans reminder, it outlives the activation and reactivates the grain.
+    /// </summary>
+    public void RemindAt(TKey key, DateTimeOffset? at)
     {
-        var due = grain.NextWakeUp;
-        if (due == activation.WakeUpAt)
+        lock (_reminders)
         {
-            return;
-        }
+            if (_reminders.TryGetValue(key, out var existing))
+            {
+                if (existing.At == at)
+                {
+                    return;
+                }
 
-        activation.WakeUpTimer?.Dispose();
-        activation.WakeUpAt = due;
-        if (due is not { } at)
-        {
-            activation.WakeUpTimer = null;
-            return;
-        }
+                existing.Timer.Dispose();
+                _reminders.Remove(key);
+            }
 
-        var delay = at - _time.GetUtcNow();
-        activation.WakeUpTimer = _time.CreateTimer(
-            static state => _ = ((Activation)state!).Runtime.WakeUpAsync((Activation)state!),
-            activation,
-            delay < TimeSpan.Zero ? TimeSpan.Zero : delay,
-            Timeout.InfiniteTimeSpan);
+            if (at is not { } due || _disposed.IsCancellationRequested)
+            {
+                return;
+            }
+
+            var delay = due - _time.GetUtcNow();
+            var reminder = new Reminder(key, due, this);
+
+            // Off the timer's thread: a due timer may fire inside CreateTimer, under this lock.
+            reminder.Timer = _time.CreateTimer(
+                static state => _ = Task.Run(() => ((Reminder)state!).Runtime.WakeUpAsync((Reminder)state!)),
+                reminder,
+                delay < TimeSpan.Zero ? TimeSpan.Zero : delay,
+                Timeout.InfiniteTimeSpan);
+            _reminders[key] = reminder;
+        }
     }
 
-    private async Task WakeUpAsync(Activation activation)
+    private void ArmWakeUp(TKey key, TGrain grain)
     {
-        activation.WakeUpAt = null;
+        var due = grain.NextWakeUp;
+        lock (_reminders)
+        {
+            if (_reminders.TryGetValue(key, out var existing) ? existing.At == due : due is null)
+            {
+                return;
+            }
+        }
+
+        RemindAt(key, due);
+    }
+
+    private async Task WakeUpAsync(Reminder reminder)
+    {
+        lock (_reminders)
+        {
+            if (_reminders.TryGetValue(reminder.Key, out var current) && ReferenceEquals(current, reminder))
+            {
+                _reminders.Remove(reminder.Key);
+                reminder.Timer.Dispose();
+            }
+        }
+
         try
         {
-            await CallAsync(activation.Key, 0, static (grain, _) => WakeUp(grain), _disposed.Token).ConfigureAwait(false);
+            await CallAsync(reminder.Key, 0, static (grain, _) => WakeUp(grain), _disposed.Token).ConfigureAwait(false);
         }
         catch (Exception)
         {
-            // A failed wake-up (storage down) is retried by the next call's lazy check or re-arm.
+            // A wake-up that failed (storage down) runs again at the next call: grains also check
+            // what is due at the start of each turn.
         }
     }
 
@@ -227,7 +264,6 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
     private void Deactivate(Activation activation)
     {
         activation.Deactivated = true;
-        activation.WakeUpTimer?.Dispose();
         _activations.TryRemove(new KeyValuePair<TKey, Activation>(activation.Key, activation));
     }
 
@@ -235,9 +271,14 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
     {
         await _disposed.CancelAsync().ConfigureAwait(false);
         await _idleSweep.DisposeAsync().ConfigureAwait(false);
-        foreach (var activation in _activations.Values)
+        lock (_reminders)
         {
-            activation.WakeUpTimer?.Dispose();
+            foreach (var reminder in _reminders.Values)
+            {
+                reminder.Timer.Dispose();
+            }
+
+            _reminders.Clear();
         }
 
         _disposed.Dispose();
@@ -252,7 +293,13 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
         public TGrain? Grain;
         public long LastUsed;
         public bool Deactivated;
-        public ITimer? WakeUpTimer;
-        public DateTimeOffset? WakeUpAt;
+    }
+
+    private sealed class Reminder(TKey key, DateTimeOffset at, GrainRuntime<TKey, TGrain> runtime)
+    {
+        public readonly TKey Key = key;
+        public readonly DateTimeOffset At = at;
+        public readonly GrainRuntime<TKey, TGrain> Runtime = runtime;
+        public ITimer Timer = null!;
     }
 }

@@ -36,7 +36,8 @@ public sealed record BedGrainSummary(
     BedCensus? Census,
     IReadOnlyList<AdmissionDay> Calendar,
     int QueueLength,
-    IReadOnlyList<PatientHold> ActiveHolds);
+    IReadOnlyList<PatientHold> ActiveHolds,
+    DateOnly? EarliestPlannedDate);
 
 /// <summary>A patient's active referral for a profile (one patient, one active referral per profile).</summary>
 public sealed record PatientHold(string PatientKey, string ProfileCode, string HospitalizationCode, string ReferringOrganizationId);

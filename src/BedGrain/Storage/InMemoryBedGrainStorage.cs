@@ -84,7 +84,7 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
                 var days = stored.Calendar.Keys.Union(reserved.Keys).Where(d => d >= fromDate).Order()
                     .Select(d => new AdmissionDay(d, stored.Calendar.GetValueOrDefault(d), reserved.GetValueOrDefault(d))).ToArray();
                 var holds = active.Select(r => new PatientHold(r.PatientKey, r.ProfileCode, r.HospitalizationCode, r.ReferringOrganizationId)).ToArray();
-                summary = new BedGrainSummary(key, stored.Census, days, active.Length, holds);
+                summary = new BedGrainSummary(key, stored.Census, days, active.Length, holds, active.Length == 0 ? null : active.Min(r => r.PlannedDate));
             }
 
             yield return summary;
