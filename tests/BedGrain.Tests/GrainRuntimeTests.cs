@@ -1,0 +1,170 @@
+using BedBureau.BedGrain.Runtime;
+using Microsoft.Extensions.Time.Testing;
+
+namespace BedBureau.BedGrain.Tests;
+
+public sealed class GrainRuntimeTests
+{
+    private sealed class CountingGrain(int id) : IGrain
+    {
+        public int Id { get; } = id;
+
+        public int Running;
+
+        public int MaxRunning;
+
+        public DateTimeOffset? NextWakeUp { get; set; }
+
+        public int WakeUps;
+
+        public Task WakeUpAsync(CancellationToken cancellationToken)
+        {
+            WakeUps++;
+            NextWakeUp = null;
+            return Task.CompletedTask;
+        }
+    }
+
+    private static GrainRuntime<string, CountingGrain> Runtime(FakeTimeProvider time, Func<int>? activations = null, int mailbox = 1000)
+    {
+        var count = 0;
+        return new GrainRuntime<string, CountingGrain>(
+            (_, _) => Task.FromResult(new CountingGrain(Interlocked.Increment(ref count))),
+            new GrainRuntimeOptions { MailboxBound = mailbox, IdleTimeout = TimeSpan.FromMinutes(10) },
+            time);
+    }
+
+    [Fact]
+    public async Task One_call_at_a_time_per_grain_even_across_awaits()
+    {
+        await using var runtime = Runtime(new FakeTimeProvider());
+
+        var calls = Enumerable.Range(0, 200).Select(_ => Task.Run(() => runtime.CallAsync("a", 0, static async (grain, _) =>
+        {
+            var running = Interlocked.Increment(ref grain.Running);
+            grain.MaxRunning = Math.Max(grain.MaxRunning, running);
+            await Task.Yield();
+            await Task.Delay(1);
+            Interlocked.Decrement(ref grain.Running);
+            return grain;
+        })));
+        var grains = await Task.WhenAll(calls);
+
+        Assert.Single(grains.Distinct());
+        Assert.Equal(1, grains[0].MaxRunning);
+    }
+
+    [Fact]
+    public async Task Different_grains_run_in_parallel()
+    {
+        await using var runtime = Runtime(new FakeTimeProvider());
+        var bothInside = new TaskCompletionSource();
+        var inside = 0;
+
+        async Task<int> Enter(CountingGrain grain, int _)
+        {
+            if (Interlocked.Increment(ref inside) == 2)
+            {
+                bothInside.SetResult();
+            }
+
+            await bothInside.Task.WaitAsync(TimeSpan.FromSeconds(10));
+            return grain.Id;
+        }
+
+        var ids = await Task.WhenAll(runtime.CallAsync("a", 0, Enter), runtime.CallAsync("b", 0, Enter));
+
+        Assert.NotEqual(ids[0], ids[1]);
+    }
+
+    [Fact]
+    public async Task Past_the_mailbox_bound_calls_fail_fast()
+    {
+        await using var runtime = Runtime(new FakeTimeProvider(), mailbox: 3);
+        var release = new TaskCompletionSource<int>();
+
+        var held = Enumerable.Range(0, 3).Select(_ => runtime.CallAsync("a", 0, (_, _) => release.Task)).ToArray();
+        var rejected = await Assert.ThrowsAsync<GrainOverloadedException>(() => runtime.CallAsync("a", 0, (_, _) => Task.FromResult(0)));
+        release.SetResult(1);
+        await Task.WhenAll(held);
+
+        Assert.Contains("a", rejected.Message, StringComparison.Ordinal);
+        Assert.Equal(1, runtime.OverloadRejections);
+        Assert.Equal(0, await runtime.CallAsync("a", 0, (_, _) => Task.FromResult(0)));
+    }
+
+    [Fact]
+    public async Task Idle_grains_deactivate_and_the_next_call_activates_anew()
+    {
+        var time = new FakeTimeProvider();
+        await using var runtime = Runtime(time);
+        var first = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+
+        time.Advance(TimeSpan.FromMinutes(16));
+        await WaitUntil(() => runtime.ActivationCount == 0);
+        var second = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+
+        Assert.NotSame(first, second);
+        Assert.Equal(2, runtime.Activations);
+    }
+
+    [Fact]
+    public async Task A_busy_grain_is_not_deactivated()
+    {
+        var time = new FakeTimeProvider();
+        await using var runtime = Runtime(time);
+        var release = new TaskCompletionSource<CountingGrain>();
+        var first = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+        var busy = runtime.CallAsync("a", 0, (g, _) => release.Task);
+
+        time.Advance(TimeSpan.FromMinutes(16));
+        release.SetResult(first);
+        await busy;
+
+        Assert.Same(first, await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g)));
+    }
+
+    [Fact]
+    public async Task A_wake_up_reactivates_a_deactivated_grain_when_due()
+    {
+        var time = new FakeTimeProvider();
+        await using var runtime = Runtime(time);
+        await runtime.CallAsync("a", 0, (g, _) =>
+        {
+            g.NextWakeUp = time.GetUtcNow().AddHours(2);
+            return Task.FromResult(0);
+        });
+
+        time.Advance(TimeSpan.FromMinutes(30)); // idle: deactivated
+        await WaitUntil(() => runtime.ActivationCount == 0);
+        time.Advance(TimeSpan.FromHours(2));
+        await WaitUntil(() => runtime.Activations == 2);
+        var woken = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+
+        await WaitUntil(() => woken.WakeUps == 1);
+    }
+
+    [Fact]
+    public async Task A_failed_activation_fails_the_call_and_the_next_call_retries()
+    {
+        var attempts = 0;
+        await using var runtime = new GrainRuntime<string, CountingGrain>(
+            (_, _) => ++attempts == 1 ? throw new IOException("storage down") : Task.FromResult(new CountingGrain(attempts)),
+            new GrainRuntimeOptions(), new FakeTimeProvider());
+
+        await Assert.ThrowsAsync<IOException>(() => runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g)));
+        var grain = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+
+        Assert.Equal(2, grain.Id);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(5);
+        }
+    }
+}

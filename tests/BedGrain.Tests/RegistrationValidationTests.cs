@@ -1,0 +1,206 @@
+using BedBureau.BedGrain.Domain;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+public sealed class RegistrationValidationTests : IAsyncLifetime
+{
+    private readonly TestWorld _world = new();
+
+    public async Task InitializeAsync()
+    {
+        await _world.OpenCalendarAsync(CityCardiology, slots: 5);
+        await _world.OpenCalendarAsync(new(CityHospital, Paediatrics), slots: 5);
+        await _world.OpenCalendarAsync(new(DistrictHospital, Cardiology), slots: 5);
+    }
+
+    public async Task DisposeAsync() => await _world.DisposeAsync();
+
+    private DateOnly Tomorrow => _world.Today.AddDays(1);
+
+    private async Task<DomainException> RegisterFails(RegisterReferral command, BedGrainKey? key = null)
+    {
+        var error = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(key ?? CityCardiology, command));
+        var day = (await _world.Bureau.CallAsync(key ?? CityCardiology, Tomorrow, static (g, d) => Task.FromResult(g.CalendarFrom(d)))).First();
+        Assert.Equal(0, day.Reserved); // nothing changed
+        return error;
+    }
+
+    private RegisterReferral Command(string? iin = null, string icd10 = "I20.8", DateOnly? planned = null, string region = "75") =>
+        new(_world.NextRequestId(), Clinic, iin ?? AdultIin(), icd10, planned ?? Tomorrow, TreatmentPurpose.Surgical, FinanceSource.SocialInsurance, "Almaty", region);
+
+    [Theory]
+    [InlineData("", "REQUIRED")]
+    [InlineData("12345", "INVALID_IIN")]
+    [InlineData("70051730000A", "INVALID_IIN")]
+    [InlineData("701317300001", "INVALID_IIN")]
+    public async Task Malformed_iin_is_invalid_and_names_the_field(string iin, string reason)
+    {
+        var error = await RegisterFails(Command(iin: iin));
+
+        Assert.Equal(("patient_iin", reason), (error.Field, error.Reason));
+        Assert.DoesNotContain(iin.Length > 6 ? iin : "never", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Iin_with_a_wrong_check_digit_is_invalid()
+    {
+        var valid = AdultIin();
+        var wrong = valid[..11] + (char)('0' + (valid[11] - '0' + 1) % 10);
+
+        var error = await RegisterFails(Command(iin: wrong));
+
+        Assert.Equal("INVALID_IIN", error.Reason);
+    }
+
+    [Fact]
+    public async Task Child_cannot_take_an_adult_bed_nor_an_adult_a_child_bed()
+    {
+        var childInAdult = await RegisterFails(Command(iin: ChildIin()));
+        var adultInChild = await RegisterFails(Command(iin: AdultIin()) , new(CityHospital, Paediatrics));
+
+        Assert.Equal(("bed_profile_code", "AGE_MISMATCH"), (childInAdult.Field, childInAdult.Reason));
+        Assert.Equal("AGE_MISMATCH", adultInChild.Reason);
+    }
+
+    [Fact]
+    public async Task Age_is_judged_on_the_planned_date()
+    {
+        // Turns 18 the day after tomorrow: a child tomorrow, an adult after.
+        var iin = Iin(_world.Today.AddDays(2).AddYears(-18));
+
+        var asChild = await _world.Bureau.RegisterAsync(new(CityHospital, Paediatrics), Command(iin: iin));
+        var error = await RegisterFails(Command(iin: iin));
+
+        Assert.Equal(ReferralStatus.Registered, asChild.View.Referral.Status);
+        Assert.Equal("AGE_MISMATCH", error.Reason);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("I2")]
+    [InlineData("120.8")]
+    [InlineData("I20.888")]
+    [InlineData("I20-8")]
+    public async Task Malformed_icd10_is_invalid(string icd10)
+    {
+        var error = await RegisterFails(Command(icd10: icd10));
+
+        Assert.Equal("icd10_code", error.Field);
+    }
+
+    [Theory]
+    [InlineData("C50")]
+    [InlineData("s72.00")]
+    [InlineData("I20.8")]
+    public async Task Well_formed_icd10_is_accepted_in_upper_case(string icd10)
+    {
+        var result = await _world.Bureau.RegisterAsync(CityCardiology, Command(icd10: icd10));
+
+        Assert.Equal(icd10.ToUpperInvariant(), result.View.Referral.Icd10Code);
+    }
+
+    [Fact]
+    public async Task Planned_date_in_the_past_or_outside_the_calendar_is_invalid()
+    {
+        var past = await RegisterFails(Command(planned: _world.Today.AddDays(-1)));
+        var beyond = await RegisterFails(Command(planned: _world.Today.AddDays(45)));
+
+        Assert.Equal(("planned_date", "IN_PAST"), (past.Field, past.Reason));
+        Assert.Equal(("planned_date", "OUTSIDE_CALENDAR"), (beyond.Field, beyond.Reason));
+    }
+
+    [Fact]
+    public async Task Unknown_hospital_or_profile_not_offered_is_not_found()
+    {
+        var unknown = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new("ZZZZ", Cardiology), Command()));
+        var notOffered = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(DistrictHospital, Paediatrics), Command()));
+
+        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_HOSPITAL"), (unknown.Kind, unknown.Reason));
+        Assert.Equal((DomainErrorKind.NotFound, "PROFILE_NOT_OFFERED"), (notOffered.Kind, notOffered.Reason));
+    }
+
+    [Fact]
+    public async Task One_patient_holds_one_active_referral_per_profile_across_hospitals()
+    {
+        var iin = AdultIin();
+        var first = await _world.Bureau.RegisterAsync(CityCardiology, Command(iin: iin));
+
+        var ownPolyclinic = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(DistrictHospital, Cardiology), Command(iin: iin)));
+        var otherPolyclinic = await Assert.ThrowsAsync<DomainException>(() =>
+            _world.Bureau.RegisterAsync(new(DistrictHospital, Cardiology), Command(iin: iin) with { Actor = OtherClinic }));
+
+        var code = first.View.Referral.HospitalizationCode;
+        Assert.Equal((DomainErrorKind.AlreadyExists, "patient_iin"), (ownPolyclinic.Kind, ownPolyclinic.Field));
+        Assert.Contains(code, ownPolyclinic.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain(code, otherPolyclinic.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task After_the_referral_ends_the_patient_may_be_referred_again()
+    {
+        var iin = AdultIin();
+        var first = await _world.Bureau.RegisterAsync(CityCardiology, Command(iin: iin));
+        await _world.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c", CancellationReason.RegisteredInError, "");
+
+        var second = await _world.Bureau.RegisterAsync(new(DistrictHospital, Cardiology), Command(iin: iin));
+
+        Assert.Equal(ReferralStatus.Registered, second.View.Referral.Status);
+    }
+
+    [Fact]
+    public async Task A_repeated_request_id_returns_the_first_result_and_changes_nothing()
+    {
+        var command = Command();
+
+        var first = await _world.Bureau.RegisterAsync(CityCardiology, command);
+        var again = await _world.Bureau.RegisterAsync(CityCardiology, command);
+
+        Assert.Equal(first.View.Referral.HospitalizationCode, again.View.Referral.HospitalizationCode);
+        Assert.Equal(first.AccessKey, again.AccessKey);
+        var day = (await _world.Bureau.CallAsync(CityCardiology, Tomorrow, static (g, d) => Task.FromResult(g.CalendarFrom(d)))).First();
+        Assert.Equal(1, day.Reserved);
+    }
+
+    [Fact]
+    public async Task A_request_id_reused_for_another_operation_is_invalid()
+    {
+        var command = Command();
+        var code = (await _world.Bureau.RegisterAsync(CityCardiology, command)).View.Referral.HospitalizationCode;
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.CancelAsync(code, Clinic, command.RequestId, CancellationReason.PatientRequest, ""));
+
+        Assert.Equal(("request_id", "REUSED"), (error.Field, error.Reason));
+    }
+
+    [Fact]
+    public async Task Only_polyclinics_register()
+    {
+        var error = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(CityCardiology, Command() with { Actor = City }));
+
+        Assert.Equal(DomainErrorKind.PermissionDenied, error.Kind);
+    }
+
+    [Theory]
+    [InlineData(-1, 0, 0, "total")]
+    [InlineData(10, 11, 0, "occupied")]
+    [InlineData(10, 5, 6, "free")]
+    public async Task Bed_report_out_of_range_names_the_field(int total, int occupied, int free, string field)
+    {
+        var error = await Assert.ThrowsAsync<DomainException>(() =>
+            _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(total, occupied, free, 0, 0, null)));
+
+        Assert.Equal(field, error.Field);
+        Assert.Null(await _world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Census)));
+    }
+
+    [Fact]
+    public async Task Bed_census_is_stale_after_a_day()
+    {
+        var census = await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(40, 30, 8, 4, 4, null));
+
+        Assert.False(census.IsStale(_world.Time.GetUtcNow(), _world.Bureau.Options.StaleAfter));
+        _world.Time.Advance(TimeSpan.FromHours(25));
+        Assert.True(census.IsStale(_world.Time.GetUtcNow(), _world.Bureau.Options.StaleAfter));
+    }
+}
