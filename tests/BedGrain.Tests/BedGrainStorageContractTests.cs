@@ -1,0 +1,187 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+/// <summary>
+/// What every implementation of the grains' storage port must do. Each adapter's test class
+/// derives from this one and supplies an empty storage.
+/// </summary>
+public abstract class BedGrainStorageContractTests
+{
+    protected abstract Task<IBedGrainStorage> CreateStorageAsync();
+
+    private static readonly DateTimeOffset At = new(2026, 11, 2, 9, 0, 0, TimeSpan.FromHours(5));
+    private static readonly DateOnly Day = new(2026, 11, 3);
+
+    private static Referral NewReferral(string code, long sequence, ReferralStatus status = ReferralStatus.Registered, DateOnly? planned = null)
+    {
+        var @event = new ReferralEvent(sequence, code, "REGISTERED", status, "Registered", Polyclinic, At, planned ?? Day);
+        return new Referral
+        {
+            HospitalizationCode = code,
+            AccessKeyHash = AccessKeys.Hash("K7Q4M-9XD2F"),
+            Status = status,
+            HospitalId = CityHospital,
+            ProfileCode = Cardiology,
+            ReferringOrganizationId = Polyclinic,
+            PatientKey = $"patient-{sequence}",
+            ProtectedPatientIin = "cHJvdGVjdGVk",
+            Icd10Code = "I20.8",
+            Purpose = TreatmentPurpose.Surgical,
+            FinanceSource = FinanceSource.GuaranteedVolume,
+            PatientLocality = "Алматы",
+            PatientRegionCode = "75",
+            PlannedDate = planned ?? Day,
+            RegistrationSequence = sequence,
+            RegisteredAt = At,
+            ScheduleDueAt = At.AddDays(2),
+            StatusReason = "Registered",
+            UpdatedAt = At,
+            History = [@event],
+        };
+    }
+
+    private static BedGrainChange Change(long version, IReadOnlyList<Referral> referrals, IReadOnlyList<CalendarSlots>? calendar = null, BedCensus? census = null, IdempotencyRecord? idempotency = null) =>
+        new(version, census, calendar ?? [], referrals, referrals.SelectMany(r => r.History.TakeLast(1)).ToArray(), idempotency, referrals.Count + 1, version * 10, Polyclinic);
+
+    [Fact]
+    public async Task A_grain_never_committed_loads_as_nothing()
+    {
+        var storage = await CreateStorageAsync();
+
+        Assert.Null(await storage.LoadAsync(CityCardiology, default));
+    }
+
+    [Fact]
+    public async Task What_is_committed_loads_back_whole()
+    {
+        var storage = await CreateStorageAsync();
+        var referral = NewReferral("75.01W9.101.1", 1);
+        var census = new BedCensus(40, 30, 8, 5, 3, At);
+        var idempotency = new IdempotencyRecord($"{Polyclinic}/r1", "RegisterReferral", referral.HospitalizationCode, "a2V5", At);
+
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [referral], [new(Day, 4), new(Day.AddDays(1), 2)], census, idempotency), default);
+        var loaded = await storage.LoadAsync(CityCardiology, default);
+
+        Assert.NotNull(loaded);
+        Assert.Equal(1, loaded.Version);
+        Assert.Equal(census, loaded.Census);
+        Assert.Equal([new(Day, 4), new(Day.AddDays(1), 2)], loaded.Calendar.OrderBy(d => d.Date));
+        var stored = Assert.Single(loaded.Referrals);
+        Assert.Equal(referral.HospitalizationCode, stored.HospitalizationCode);
+        Assert.Equal(referral.AccessKeyHash, stored.AccessKeyHash);
+        Assert.Equal(referral.PatientLocality, stored.PatientLocality);
+        Assert.Equal(referral.PlannedDate, stored.PlannedDate);
+        Assert.Equal(referral.RegisteredAt, stored.RegisteredAt);
+        Assert.Equal(referral.History, stored.History);
+        Assert.Equal(idempotency, Assert.Single(loaded.Idempotency));
+        Assert.Equal((2L, 10L), (loaded.NextCodeSequence, loaded.NextEventSequence));
+    }
+
+    [Fact]
+    public async Task Later_commits_apply_as_deltas()
+    {
+        var storage = await CreateStorageAsync();
+        var first = NewReferral("75.01W9.101.1", 1);
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [first], [new(Day, 4)]), default);
+
+        var admitted = first with { Status = ReferralStatus.Admitted, AdmittedAt = At.AddDays(1) };
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [admitted, NewReferral("75.01W9.101.2", 2)], [new(Day.AddDays(1), 3)]), default);
+        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+
+        Assert.Equal(2, loaded.Version);
+        Assert.Equal(2, loaded.Calendar.Count);
+        Assert.Equal(ReferralStatus.Admitted, loaded.Referrals.Single(r => r.HospitalizationCode == first.HospitalizationCode).Status);
+        Assert.Equal(2, loaded.Referrals.Count);
+    }
+
+    [Fact]
+    public async Task A_commit_against_a_stale_version_conflicts_and_writes_nothing()
+    {
+        var storage = await CreateStorageAsync();
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [NewReferral("75.01W9.101.1", 1)]), default);
+
+        await Assert.ThrowsAsync<StorageConflictException>(() =>
+            storage.CommitAsync(CityCardiology, 0, Change(1, [NewReferral("75.01W9.101.2", 2)]), default));
+
+        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        Assert.Equal(1, loaded.Version);
+        Assert.Single(loaded.Referrals);
+    }
+
+    [Fact]
+    public async Task Summaries_count_active_reservations_and_holds()
+    {
+        var storage = await CreateStorageAsync();
+        await storage.CommitAsync(CityCardiology, 0, Change(1,
+            [NewReferral("75.01W9.101.1", 1), NewReferral("75.01W9.101.2", 2, ReferralStatus.Cancelled), NewReferral("75.01W9.101.3", 3, planned: Day.AddDays(2))],
+            [new(Day, 4), new(Day.AddDays(2), 1)]), default);
+
+        var summaries = new List<BedGrainSummary>();
+        await foreach (var summary in storage.ReadSummariesAsync(Day, default))
+        {
+            summaries.Add(summary);
+        }
+
+        var only = Assert.Single(summaries);
+        Assert.Equal(CityCardiology, only.Key);
+        Assert.Equal(2, only.QueueLength);
+        Assert.Equal(Day, only.EarliestPlannedDate);
+        Assert.Equal([new AdmissionDay(Day, 4, 1), new AdmissionDay(Day.AddDays(2), 1, 1)], only.Calendar);
+        Assert.Equal(["75.01W9.101.1", "75.01W9.101.3"], only.ActiveHolds.Select(h => h.HospitalizationCode).Order());
+    }
+
+    [Fact]
+    public async Task A_grain_reactivated_from_this_storage_has_the_same_state()
+    {
+        var storage = await CreateStorageAsync();
+        string code, accessKey;
+        DateOnly planned;
+        await using (var before = new TestWorld(storage))
+        {
+            await before.OpenCalendarAsync(CityCardiology, 3);
+            planned = before.Today.AddDays(2);
+            await before.RegisterAsync(CityCardiology, AdultIin(), planned);
+            var result = await before.RegisterAsync(CityCardiology, AdultIin(), planned);
+            (code, accessKey) = (result.View.Referral.HospitalizationCode, result.AccessKey);
+            await before.Bureau.ScheduleAsync(code, City, "s", null, "");
+        }
+
+        await using var after = new TestWorld(storage);
+        await after.Bureau.RecoverAsync(default);
+        var view = await after.Bureau.GetForPatientAsync(code, accessKey);
+
+        Assert.Equal((ReferralStatus.Scheduled, 2), (view.Referral.Status, view.QueuePosition));
+        Assert.Equal(["REGISTERED", "SCHEDULED"], view.Referral.History.Select(e => e.Action));
+        var offer = Assert.Single(after.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, planned, planned, null, 10)));
+        Assert.Equal(1, offer.FreeSlotsInRange);
+        var next = await after.RegisterAsync(CityCardiology, AdultIin(), planned);
+        Assert.EndsWith(".3", next.View.Referral.HospitalizationCode, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Two_activations_of_one_grain_cannot_both_commit()
+    {
+        var storage = await CreateStorageAsync();
+        await using var nodeA = new TestWorld(storage);
+        await using var nodeB = new TestWorld(storage);
+        await nodeA.OpenCalendarAsync(CityCardiology, 1);
+        var planned = nodeA.Today.AddDays(1);
+        await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version)); // B activates now
+
+        await nodeA.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "a-1");
+        await Assert.ThrowsAsync<StorageConflictException>(() => nodeB.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "b-1"));
+
+        // B dropped its stale activation: the retry reloads and sees the slot taken.
+        var error = await Assert.ThrowsAsync<DomainException>(() => nodeB.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "b-2"));
+        Assert.Equal("NO_FREE_SLOT", error.Reason);
+    }
+}
+
+public sealed class InMemoryBedGrainStorageTests : BedGrainStorageContractTests
+{
+    protected override Task<IBedGrainStorage> CreateStorageAsync() => Task.FromResult<IBedGrainStorage>(new InMemoryBedGrainStorage());
+}

@@ -1,0 +1,62 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Storage;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+public sealed class StorageFailureTests
+{
+    /// <summary>Storage whose commits fail while <see cref="Failing"/> is set, as when the database is down.</summary>
+    private sealed class FlakyStorage(IBedGrainStorage inner) : IBedGrainStorage
+    {
+        public bool Failing { get; set; }
+
+        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+
+        public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
+            Failing ? Task.FromException(new IOException("database unreachable")) : inner.CommitAsync(key, expectedVersion, change, cancellationToken);
+
+        public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => inner.ReadSummariesAsync(fromDate, cancellationToken);
+    }
+
+    [Fact]
+    public async Task A_failed_write_fails_the_call_and_leaves_the_grain_as_it_was()
+    {
+        var storage = new FlakyStorage(new InMemoryBedGrainStorage());
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 1);
+        var planned = world.Today.AddDays(1);
+        var iin = AdultIin();
+
+        storage.Failing = true;
+        await Assert.ThrowsAsync<IOException>(() => world.RegisterAsync(CityCardiology, iin, planned));
+        await Assert.ThrowsAsync<IOException>(() => world.Bureau.ReportBedsAsync(CityCardiology, City, "b", new BedReport(10, 5, 5, 0, 0, null)));
+        storage.Failing = false;
+
+        var calendar = await world.Bureau.CallAsync(CityCardiology, planned, static (g, d) => Task.FromResult(g.CalendarFrom(d)));
+        Assert.Equal(0, calendar[0].Reserved);
+        Assert.Null(await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Census)));
+        Assert.Equal(0, world.Bureau.PatientHolds.Count);
+
+        // The same patient, slot and code sequence are still free.
+        var result = await world.RegisterAsync(CityCardiology, iin, planned);
+        Assert.EndsWith(".1", result.View.Referral.HospitalizationCode, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_failed_transition_keeps_the_referral_active_and_its_slot_held()
+    {
+        var storage = new FlakyStorage(new InMemoryBedGrainStorage());
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 1);
+        var code = (await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1))).View.Referral.HospitalizationCode;
+
+        storage.Failing = true;
+        await Assert.ThrowsAsync<IOException>(() => world.Bureau.CancelAsync(code, Clinic, "c", CancellationReason.PatientRequest, ""));
+        storage.Failing = false;
+
+        var view = await world.Bureau.GetAsync(code);
+        Assert.Equal((ReferralStatus.Registered, 1), (view.Referral.Status, view.QueuePosition));
+        Assert.Equal(1, world.Bureau.PatientHolds.Count);
+    }
+}
