@@ -1,4 +1,4 @@
 using System.Runtime.CompilerServices;
 
 [assembly: InternalsVisibleTo("BedBureau.BedGrain.Tests")]
-[assembly: InternalsVisibleTo("BedBureau.Benchmarks")]
+[assembly: InternalsVisibleTo("Benchmarks")]

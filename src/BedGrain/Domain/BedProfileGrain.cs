@@ -137,12 +137,24 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>The calendar from <paramref name="from"/> on, with reservations and over-capacity days.</summary>
     public IReadOnlyList<AdmissionDay> CalendarFrom(DateOnly from)
     {
-        var days = new List<AdmissionDay>();
-        foreach (var date in _slots.Keys.Union(_reserved.Keys).Where(d => d >= from).Order())
+        var days = new List<AdmissionDay>(_slots.Count);
+        foreach (var (date, slots) in _slots)
         {
-            days.Add(new AdmissionDay(date, _slots.GetValueOrDefault(date), _reserved.GetValueOrDefault(date)));
+            if (date >= from)
+            {
+                days.Add(new AdmissionDay(date, slots, _reserved.GetValueOrDefault(date)));
+            }
         }
 
+        foreach (var (date, reserved) in _reserved)
+        {
+            if (date >= from && reserved > 0 && !_slots.ContainsKey(date))
+            {
+                days.Add(new AdmissionDay(date, 0, reserved));
+            }
+        }
+
+        days.Sort(static (a, b) => a.Date.CompareTo(b.Date));
         return days;
     }
 
