@@ -45,7 +45,8 @@ public abstract class BedGrainStorageContractTests
     }
 
     private static BedGrainChange Change(long version, IReadOnlyList<Referral> referrals, IReadOnlyList<CalendarSlots>? calendar = null, BedCensus? census = null, IdempotencyRecord? idempotency = null) =>
-        new(version, census, calendar ?? [], referrals, referrals.SelectMany(r => r.History.TakeLast(1)).ToArray(), idempotency, referrals.Count + 1, version * 10, Polyclinic);
+        new(version, census, calendar ?? [], referrals,
+            referrals.Select((r, i) => r.History[^1] with { Sequence = version * 100 + i }).ToArray(), idempotency, referrals.Count + 1, version * 10, Polyclinic);
 
     [Fact]
     public async Task A_grain_never_committed_loads_as_nothing()

@@ -66,5 +66,108 @@ public static class Migrations
                 CREATE INDEX audit_records_actor ON audit_records (actor_organization_id, id);
                 CREATE INDEX audit_records_target ON audit_records (target, id);
                 """),
+        new(3, "bed grains, admission days, referrals, events, idempotency",
+            Postgres: """
+                CREATE TABLE bed_grains (
+                    hospital_id text NOT NULL,
+                    profile_code text NOT NULL,
+                    version bigint NOT NULL,
+                    census jsonb,
+                    next_code_sequence bigint NOT NULL,
+                    next_event_sequence bigint NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code));
+                CREATE TABLE admission_days (
+                    hospital_id text NOT NULL,
+                    profile_code text NOT NULL,
+                    date date NOT NULL,
+                    slots integer NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code, date));
+                CREATE TABLE referrals (
+                    code text PRIMARY KEY,
+                    hospital_id text NOT NULL,
+                    profile_code text NOT NULL,
+                    status smallint NOT NULL,
+                    planned_date date NOT NULL,
+                    patient_key text NOT NULL,
+                    referring_organization_id text NOT NULL,
+                    updated_at timestamptz NOT NULL,
+                    body jsonb NOT NULL);
+                CREATE INDEX referrals_grain ON referrals (hospital_id, profile_code);
+                CREATE INDEX referrals_active ON referrals (hospital_id, profile_code, planned_date) WHERE status IN (1, 2);
+                CREATE INDEX referrals_polyclinic ON referrals (referring_organization_id, updated_at);
+                CREATE TABLE referral_events (
+                    id bigserial PRIMARY KEY,
+                    hospital_id text NOT NULL,
+                    profile_code text NOT NULL,
+                    sequence bigint NOT NULL,
+                    code text NOT NULL,
+                    action text NOT NULL,
+                    status smallint NOT NULL,
+                    reason text NOT NULL,
+                    actor_organization_id text NOT NULL,
+                    occurred_at timestamptz NOT NULL,
+                    planned_date date NOT NULL,
+                    UNIQUE (hospital_id, profile_code, sequence));
+                CREATE TABLE idempotency_records (
+                    hospital_id text NOT NULL,
+                    profile_code text NOT NULL,
+                    key text NOT NULL,
+                    operation text NOT NULL,
+                    code text NOT NULL,
+                    protected_access_key text,
+                    created_at timestamptz NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code, key));
+                """,
+            Sqlite: """
+                CREATE TABLE bed_grains (
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    census TEXT,
+                    next_code_sequence INTEGER NOT NULL,
+                    next_event_sequence INTEGER NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code));
+                CREATE TABLE admission_days (
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    date TEXT NOT NULL,
+                    slots INTEGER NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code, date));
+                CREATE TABLE referrals (
+                    code TEXT PRIMARY KEY,
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    planned_date TEXT NOT NULL,
+                    patient_key TEXT NOT NULL,
+                    referring_organization_id TEXT NOT NULL,
+                    updated_at TEXT NOT NULL,
+                    body TEXT NOT NULL);
+                CREATE INDEX referrals_grain ON referrals (hospital_id, profile_code);
+                CREATE INDEX referrals_active ON referrals (hospital_id, profile_code, planned_date) WHERE status IN (1, 2);
+                CREATE INDEX referrals_polyclinic ON referrals (referring_organization_id, updated_at);
+                CREATE TABLE referral_events (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    sequence INTEGER NOT NULL,
+                    code TEXT NOT NULL,
+                    action TEXT NOT NULL,
+                    status INTEGER NOT NULL,
+                    reason TEXT NOT NULL,
+                    actor_organization_id TEXT NOT NULL,
+                    occurred_at TEXT NOT NULL,
+                    planned_date TEXT NOT NULL,
+                    UNIQUE (hospital_id, profile_code, sequence));
+                CREATE TABLE idempotency_records (
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    code TEXT NOT NULL,
+                    protected_access_key TEXT,
+                    created_at TEXT NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code, key));
+                """),
     ];
 }

@@ -1,0 +1,328 @@
+using System.Data.Common;
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
+
+namespace BedBureau.Gateway.Storage;
+
+/// <summary>The SQL the two databases differ in.</summary>
+public sealed record SqlDialect(string Name, Func<string, string> Json)
+{
+    public static readonly SqlDialect Postgres = new("PostgreSQL", parameter => $"CAST({parameter} AS jsonb)");
+    public static readonly SqlDialect Sqlite = new("SQLite", parameter => parameter);
+}
+
+public sealed record GroupCommitOptions
+{
+    /// <summary>Most grain commits in one transaction.</summary>
+    public int MaxBatchSize { get; init; } = 256;
+
+    /// <summary>Transactions committing at once (SQLite serializes writers: keep 1 there).</summary>
+    public int Writers { get; init; } = 2;
+
+    /// <summary>Commits waiting beyond this make callers wait to queue (back-pressure).</summary>
+    public int QueueCapacity { get; init; } = 20_000;
+
+    /// <summary>Terminal referrals older than this are not loaded into grains (they stay in the database).</summary>
+    public TimeSpan RetainTerminalReferrals { get; init; } = TimeSpan.FromDays(60);
+}
+
+/// <summary>
+/// The grains' storage port on PostgreSQL or SQLite: each commit is a version check on the
+/// grain's row plus the delta (days, referrals, events, idempotency record), and concurrent
+/// commits of many grains go through one transaction (group commit).
+/// </summary>
+public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
+{
+    private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
+    private readonly Func<CancellationToken, ValueTask<DbConnection>> _open;
+    private readonly SqlDialect _dialect;
+    private readonly GroupCommitOptions _options;
+    private readonly TimeProvider _time;
+    private readonly GroupCommitter<GrainWrite, bool> _committer;
+
+    public SqlBedGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics = null)
+    {
+        _open = open;
+        _dialect = dialect;
+        _options = options;
+        _time = time;
+        _committer = new GroupCommitter<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, metrics is null ? null : metrics.BatchCommitted);
+    }
+
+    private sealed record GrainWrite(BedGrainKey Key, long ExpectedVersion, BedGrainChange Change);
+
+    public async Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
+    {
+        if (!await _committer.CommitAsync(new GrainWrite(key, expectedVersion, change), cancellationToken).ConfigureAwait(false))
+        {
+            throw new StorageConflictException($"{key}: the stored version is not {expectedVersion}");
+        }
+    }
+
+    /// <summary>
+    /// One transaction: first every write's version check (compare-and-set on its grain row),
+    /// then the deltas of the writes whose check passed. A write that lost the race changes
+    /// nothing and fails alone with a conflict.
+    /// </summary>
+    private async Task<bool[]> CommitBatchAsync(IReadOnlyList<GrainWrite> writes, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        var checks = writes.Select(VersionCheck).ToArray();
+        var affected = await ExecuteAsync(connection, transaction, checks, cancellationToken).ConfigureAwait(false);
+        var committed = affected.Select(rows => rows == 1).ToArray();
+        var deltas = writes.Where((_, i) => committed[i]).SelectMany(Delta).ToArray();
+        await ExecuteAsync(connection, transaction, deltas, cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return committed;
+    }
+
+    /// <summary>Runs the statements in order, in one round trip where the driver batches; returns rows affected by each.</summary>
+    private static async Task<int[]> ExecuteAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<Statement> statements, CancellationToken cancellationToken)
+    {
+        var affected = new int[statements.Count];
+        if (statements.Count == 0)
+        {
+            return affected;
+        }
+
+        if (connection.CanCreateBatch)
+        {
+            await using var batch = connection.CreateBatch();
+            batch.Transaction = transaction;
+            foreach (var statement in statements)
+            {
+                var command = batch.CreateBatchCommand();
+                command.CommandText = statement.Sql;
+                AddParameters(command.Parameters, statement.Parameters, command.CreateParameter);
+                batch.BatchCommands.Add(command);
+            }
+
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < statements.Count; i++)
+            {
+                affected[i] = batch.BatchCommands[i].RecordsAffected;
+            }
+
+            return affected;
+        }
+
+        for (var i = 0; i < statements.Count; i++)
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = statements[i].Sql;
+            AddParameters(command.Parameters, statements[i].Parameters, command.CreateParameter);
+            affected[i] = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return affected;
+    }
+
+    private sealed record Statement(string Sql, (string Name, object? Value)[] Parameters);
+
+    private Statement VersionCheck(GrainWrite write)
+    {
+        var (key, expected, change) = write;
+        var census = change.Census is null ? null : JsonSerializer.Serialize(change.Census, Json);
+        return expected == 0
+            ? new Statement($"""
+                INSERT INTO bed_grains (hospital_id, profile_code, version, census, next_code_sequence, next_event_sequence)
+                VALUES (@h, @p, @v, {_dialect.Json("@census")}, @nc, @ne) ON CONFLICT DO NOTHING
+                """,
+                [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@v", change.Version), ("@census", census), ("@nc", change.NextCodeSequence), ("@ne", change.NextEventSequence)])
+            : new Statement($"""
+                UPDATE bed_grains SET version = @v, census = COALESCE({_dialect.Json("@census")}, census),
+                    next_code_sequence = @nc, next_event_sequence = @ne
+                WHERE hospital_id = @h AND profile_code = @p AND version = @expected
+                """,
+                [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@v", change.Version), ("@census", census), ("@nc", change.NextCodeSequence), ("@ne", change.NextEventSequence), ("@expected", expected)]);
+    }
+
+    private IEnumerable<Statement> Delta(GrainWrite write)
+    {
+        var (key, _, change) = write;
+
+        foreach (var day in change.Calendar)
+        {
+            yield return new Statement("""
+                INSERT INTO admission_days (hospital_id, profile_code, date, slots) VALUES (@h, @p, @d, @s)
+                ON CONFLICT (hospital_id, profile_code, date) DO UPDATE SET slots = excluded.slots
+                """,
+                [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@d", day.Date), ("@s", day.Slots)]);
+        }
+
+        foreach (var referral in change.Referrals)
+        {
+            yield return new Statement($"""
+                INSERT INTO referrals (code, hospital_id, profile_code, status, planned_date, patient_key, referring_organization_id, updated_at, body)
+                VALUES (@c, @h, @p, @st, @d, @pk, @org, @u, {_dialect.Json("@body")})
+                ON CONFLICT (code) DO UPDATE SET status = excluded.status, planned_date = excluded.planned_date, updated_at = excluded.updated_at, body = excluded.body
+                """,
+                [("@c", referral.HospitalizationCode), ("@h", key.HospitalId), ("@p", key.ProfileCode), ("@st", (int)referral.Status), ("@d", referral.PlannedDate),
+                 ("@pk", referral.PatientKey), ("@org", referral.ReferringOrganizationId), ("@u", referral.UpdatedAt.ToUniversalTime()), ("@body", JsonSerializer.Serialize(referral, Json))]);
+        }
+
+        foreach (var e in change.Events)
+        {
+            yield return new Statement("""
+                INSERT INTO referral_events (hospital_id, profile_code, sequence, code, action, status, reason, actor_organization_id, occurred_at, planned_date)
+                VALUES (@h, @p, @seq, @c, @a, @st, @r, @actor, @at, @d)
+                """,
+                [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@seq", e.Sequence), ("@c", e.HospitalizationCode), ("@a", e.Action), ("@st", (int)e.Status),
+                 ("@r", e.Reason), ("@actor", e.ActorOrganizationId), ("@at", e.OccurredAt.ToUniversalTime()), ("@d", e.PlannedDate)]);
+        }
+
+        if (change.Idempotency is { } record)
+        {
+            yield return new Statement("""
+                INSERT INTO idempotency_records (hospital_id, profile_code, key, operation, code, protected_access_key, created_at)
+                VALUES (@h, @p, @k, @o, @c, @ak, @at) ON CONFLICT DO NOTHING
+                """,
+                [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@k", record.Key), ("@o", record.Operation), ("@c", record.HospitalizationCode),
+                 ("@ak", record.ProtectedAccessKey), ("@at", record.CreatedAt.ToUniversalTime())]);
+        }
+    }
+
+    private static void AddParameters(DbParameterCollection collection, (string Name, object? Value)[] parameters, Func<DbParameter> create)
+    {
+        foreach (var (name, value) in parameters)
+        {
+            var parameter = create();
+            parameter.ParameterName = name;
+            parameter.Value = value ?? DBNull.Value;
+            collection.Add(parameter);
+        }
+    }
+
+    public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        long version, nextCode, nextEvent;
+        BedCensus? census;
+        await using (var grain = Command(connection, "SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p", key))
+        await using (var reader = await grain.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            version = reader.GetInt64(0);
+            census = reader.IsDBNull(1) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(1), Json);
+            nextCode = reader.GetInt64(2);
+            nextEvent = reader.GetInt64(3);
+        }
+
+        var calendar = new List<CalendarSlots>();
+        await using (var days = Command(connection, "SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p", key))
+        await using (var reader = await days.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                calendar.Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(0), reader.GetInt32(1)));
+            }
+        }
+
+        var since = (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
+        var referrals = new List<Referral>();
+        await using (var query = Command(connection, "SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since)", key, ("@since", since)))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+            }
+        }
+
+        var idempotency = new List<IdempotencyRecord>();
+        await using (var query = Command(connection, "SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records WHERE hospital_id = @h AND profile_code = @p AND created_at >= @since", key, ("@since", since)))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                idempotency.Add(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
+                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+            }
+        }
+
+        return new BedGrainSnapshot(version, census, calendar, referrals, idempotency, nextCode, nextEvent);
+    }
+
+    public async IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        var grains = new Dictionary<BedGrainKey, (BedCensus? Census, SortedDictionary<DateOnly, (int Slots, int Reserved)> Days, List<PatientHold> Holds, DateOnly? Earliest)>();
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, census FROM bed_grains", null))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var census = reader.IsDBNull(2) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(2), Json);
+                grains[new BedGrainKey(reader.GetString(0), reader.GetString(1))] = (census, [], [], null);
+            }
+        }
+
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, date, slots FROM admission_days WHERE date >= @from", null, ("@from", fromDate)))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                if (grains.TryGetValue(new BedGrainKey(reader.GetString(0), reader.GetString(1)), out var grain))
+                {
+                    grain.Days[reader.GetFieldValue<DateOnly>(2)] = (reader.GetInt32(3), 0);
+                }
+            }
+        }
+
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, planned_date, code, patient_key, referring_organization_id FROM referrals WHERE status IN (1, 2)", null))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var key = new BedGrainKey(reader.GetString(0), reader.GetString(1));
+                if (!grains.TryGetValue(key, out var grain))
+                {
+                    continue;
+                }
+
+                var date = reader.GetFieldValue<DateOnly>(2);
+                grain.Holds.Add(new PatientHold(reader.GetString(4), key.ProfileCode, reader.GetString(3), reader.GetString(5)));
+                if (date >= fromDate)
+                {
+                    var day = grain.Days.GetValueOrDefault(date);
+                    grain.Days[date] = (day.Slots, day.Reserved + 1);
+                }
+
+                if (grain.Earliest is null || date < grain.Earliest)
+                {
+                    grains[key] = grain with { Earliest = date };
+                }
+            }
+        }
+
+        foreach (var (key, grain) in grains)
+        {
+            var days = grain.Days.Select(d => new AdmissionDay(d.Key, d.Value.Slots, d.Value.Reserved)).ToArray();
+            yield return new BedGrainSummary(key, grain.Census, days, grain.Holds.Count, grain.Holds, grain.Earliest);
+        }
+    }
+
+    private static DbCommand Command(DbConnection connection, string sql, BedGrainKey? key, params (string Name, object Value)[] parameters)
+    {
+        var command = connection.CreateCommand();
+        command.CommandText = sql;
+        if (key is { } k)
+        {
+            AddParameters(command.Parameters, [("@h", k.HospitalId), ("@p", k.ProfileCode)], command.CreateParameter);
+        }
+
+        AddParameters(command.Parameters, parameters.Select(p => (p.Name, (object?)p.Value)).ToArray(), command.CreateParameter);
+        return command;
+    }
+
+    public ValueTask DisposeAsync() => _committer.DisposeAsync();
+}
