@@ -27,7 +27,7 @@ public sealed class Bureau : IAsyncDisposable
         options ??= new BedGrainOptions();
         Directory = directory;
         FreeBeds = new FreeBedIndex(directory, time, options.StaleAfter);
-        _context = new BedGrainContext(directory, storage, protector, PatientHolds, new Observers(FreeBeds, observer), calendar ?? WorkingDayCalendar.Default, time, options);
+        _context = new BedGrainContext(directory, storage, protector, PatientHolds, FreeBeds, observer, calendar ?? WorkingDayCalendar.Default, time, options);
         _grains = new GrainRuntime<BedGrainKey, BedProfileGrain>(
             (key, cancellationToken) => BedProfileGrain.ActivateAsync(key, _context, cancellationToken),
             runtimeOptions ?? new GrainRuntimeOptions(),
@@ -119,13 +119,4 @@ public sealed class Bureau : IAsyncDisposable
         CallByCodeAsync(code, (code, actor, requestId, reason, text, cancellationToken), static (grain, a) => grain.CancelAsync(a.actor, a.requestId, a.code, a.reason, a.text, a.cancellationToken), cancellationToken);
 
     public ValueTask DisposeAsync() => _grains.DisposeAsync();
-
-    private sealed class Observers(FreeBedIndex index, IBedGrainObserver? other) : IBedGrainObserver
-    {
-        public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary)
-        {
-            index.OnCommitted(key, change, summary);
-            other?.OnCommitted(key, change, summary);
-        }
-    }
 }

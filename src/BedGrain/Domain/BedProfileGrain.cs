@@ -9,7 +9,8 @@ public sealed record BedGrainContext(
     IBedGrainStorage Storage,
     IPersonalDataProtector Protector,
     PatientHolds PatientHolds,
-    IBedGrainObserver Observer,
+    FreeBedIndex FreeBeds,
+    IBedGrainObserver? Observer,
     WorkingDayCalendar Calendar,
     TimeProvider Time,
     BedGrainOptions Options);
@@ -29,6 +30,7 @@ public sealed class BedProfileGrain : IGrain
     private readonly Dictionary<string, Referral> _referrals = new(StringComparer.Ordinal);
     private readonly Dictionary<long, string> _activeBySequence = [];
     private readonly QueueIndex _queue = new();
+    private readonly FreeBedIndex.Entry? _index;
     private readonly Dictionary<string, IdempotencyRecord> _idempotency = new(StringComparer.Ordinal);
     private long _version;
     private BedCensus? _census;
@@ -39,6 +41,7 @@ public sealed class BedProfileGrain : IGrain
     {
         _key = key;
         _context = context;
+        _index = context.FreeBeds.EntryOf(key);
     }
 
     public BedGrainKey Key => _key;
@@ -79,6 +82,15 @@ public sealed class BedProfileGrain : IGrain
             {
                 grain._idempotency[record.Key] = record;
             }
+
+            if (grain._index is { } index)
+            {
+                index.Census = grain._census;
+                foreach (var day in snapshot.Calendar)
+                {
+                    grain.Reindex(day.Date);
+                }
+            }
         }
 
         return grain;
@@ -87,6 +99,25 @@ public sealed class BedProfileGrain : IGrain
     public DateTimeOffset? NextWakeUp => _queue.FirstDate is { } first ? NoShowAt(first) : null;
 
     public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);
+
+    /// <summary>Checked at the start of each turn without entering an async method (the hot path).</summary>
+    private bool NoShowsDue => NextWakeUp is { } due && due <= Now;
+
+    /// <summary>The scheduling deadline of a registration at <paramref name="now"/>: the same all day, so computed once a day.</summary>
+    private DateTimeOffset ScheduleDueFor(DateTimeOffset now)
+    {
+        var today = WorkingDayCalendar.LocalDate(now);
+        if (today != _scheduleDueDate)
+        {
+            _scheduleDue = _context.Calendar.EndOfWorkingDaysAfter(now, _context.Options.ScheduleWithinWorkingDays);
+            _scheduleDueDate = today;
+        }
+
+        return _scheduleDue;
+    }
+
+    private DateOnly _scheduleDueDate;
+    private DateTimeOffset _scheduleDue;
 
     // ---- Bed census -------------------------------------------------------------------------
 
@@ -207,7 +238,11 @@ public sealed class BedProfileGrain : IGrain
             throw new DomainException(DomainErrorKind.PermissionDenied, "POLYCLINICS_ONLY", "Only a polyclinic registers referrals.");
         }
 
-        await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        if (NoShowsDue)
+        {
+            await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (FindRetry(command.Actor, command.RequestId, "RegisterReferral") is { } retry)
         {
             var previous = _referrals[retry.HospitalizationCode];
@@ -217,7 +252,7 @@ public sealed class BedProfileGrain : IGrain
         var (_, profile) = _context.Directory.Require(_key);
         var birthDate = Identifiers.ParseIin(command.PatientIin);
         var icd10 = Identifiers.ParseIcd10(command.Icd10Code);
-        if (command.PatientRegionCode is not { Length: 2 } region || !region.All(char.IsAsciiDigit))
+        if (command.PatientRegionCode is not { Length: 2 } region || !Identifiers.AllDigits(region))
         {
             throw DomainException.Invalid("patient_region_code", "INVALID_REGION", "must be a two-digit KATO region code");
         }
@@ -279,7 +314,7 @@ public sealed class BedProfileGrain : IGrain
                 PlannedDate = command.PlannedDate,
                 RegistrationSequence = sequence,
                 RegisteredAt = now,
-                ScheduleDueAt = _context.Calendar.EndOfWorkingDaysAfter(now, _context.Options.ScheduleWithinWorkingDays),
+                ScheduleDueAt = ScheduleDueFor(now),
                 StatusReason = registered.Reason,
                 UpdatedAt = now,
                 History = [registered],
@@ -331,7 +366,7 @@ public sealed class BedProfileGrain : IGrain
             RequireFreeSlot(plannedDate);
 
             // A date the hospital confirmed and the polyclinic moved needs the hospital's confirmation again.
-            var moved = referral with { Status = ReferralStatus.Registered, PlannedDate = plannedDate, ScheduleDueAt = _context.Calendar.EndOfWorkingDaysAfter(Now, _context.Options.ScheduleWithinWorkingDays) };
+            var moved = referral with { Status = ReferralStatus.Registered, PlannedDate = plannedDate, ScheduleDueAt = ScheduleDueFor(Now) };
             return (moved, "RESCHEDULED", Text(reason, "Planned date moved by the referring polyclinic"));
         }, ReferralStatus.Registered, ReferralStatus.Scheduled);
 
@@ -390,7 +425,7 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>A referral with its place in the queue, as of now; NOT_FOUND when unknown.</summary>
     public async Task<ReferralView> GetAsync(string code, CancellationToken cancellationToken)
     {
-        if (NextWakeUp is { } due && due <= Now)
+        if (NoShowsDue)
         {
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
         }
@@ -472,7 +507,11 @@ public sealed class BedProfileGrain : IGrain
         Actor actor, string requestId, string operation, string code, CancellationToken cancellationToken,
         Func<Referral, (Referral Changed, string Action, string Reason)> change, params ReferralStatus[] allowedFrom)
     {
-        await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        if (NoShowsDue)
+        {
+            await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (FindRetry(actor, requestId, operation) is { } retry)
         {
             return View(_referrals[retry.HospitalizationCode]);
@@ -541,6 +580,7 @@ public sealed class BedProfileGrain : IGrain
         foreach (var day in calendar)
         {
             _slots[day.Date] = day.Slots;
+            Reindex(day.Date);
         }
 
         foreach (var referral in referrals)
@@ -555,8 +595,19 @@ public sealed class BedProfileGrain : IGrain
 
         _nextCodeSequence = change.NextCodeSequence;
         _nextEventSequence = change.NextEventSequence;
-        _context.Observer.OnCommitted(_key, change, Summary(includeHolds: false));
+        if (_index is { } index)
+        {
+            index.Census = _census;
+            index.QueueLength = _queue.Count;
+        }
+
+        // The search index is kept above, day by day; a summary is built only for a host observer.
+        _context.Observer?.OnCommitted(_key, change, Summary(includeHolds: false));
     }
+
+    /// <summary>Brings the search index's count of free slots on a date up to date.</summary>
+    private void Reindex(DateOnly date) =>
+        _index?.SetFree(date.DayNumber, Math.Max(0, _slots.GetValueOrDefault(date) - _reserved.GetValueOrDefault(date)));
 
     private void ApplyReferral(Referral referral, bool releaseHold)
     {
@@ -565,6 +616,7 @@ public sealed class BedProfileGrain : IGrain
             _queue.Remove(before.PlannedDate, before.RegistrationSequence);
             _reserved[before.PlannedDate]--;
             _activeBySequence.Remove(before.RegistrationSequence);
+            Reindex(before.PlannedDate);
         }
 
         if (referral.Status.IsActive())
@@ -572,6 +624,7 @@ public sealed class BedProfileGrain : IGrain
             _queue.Add(referral.PlannedDate, referral.RegistrationSequence);
             _reserved[referral.PlannedDate] = _reserved.GetValueOrDefault(referral.PlannedDate) + 1;
             _activeBySequence[referral.RegistrationSequence] = referral.HospitalizationCode;
+            Reindex(referral.PlannedDate);
         }
         else if (releaseHold)
         {

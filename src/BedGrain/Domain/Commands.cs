@@ -40,7 +40,11 @@ public sealed record RegistrationResult(ReferralView View, string AccessKey);
 /// <summary>Which referrals a hospital's queue listing returns.</summary>
 public sealed record QueueFilter(IReadOnlySet<ReferralStatus>? Statuses, DateOnly? PlannedFrom, DateOnly? PlannedTo);
 
-/// <summary>What the grain's host observes after each commit (search index, watchers, caches).</summary>
+/// <summary>
+/// What the grain's host observes after each commit (audit feed, watch streams, caches): the
+/// change as committed, its events included, and the grain's summary after it. Called inside the
+/// grain's turn, in commit order; keep it short and never call back into a grain from it.
+/// </summary>
 public interface IBedGrainObserver
 {
     void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary);

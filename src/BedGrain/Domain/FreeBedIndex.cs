@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using BedBureau.BedGrain.Storage;
 
@@ -10,110 +11,199 @@ public sealed record FreeBedQuery(string ProfileCode, string? RegionCode, DateOn
 
 /// <summary>
 /// Free admission slots and bed counts of every (hospital, profile), kept current by the grains'
-/// commits, so a nationwide search reads memory and never fans out to grains. Per profile, an
-/// immutable array of entries is swapped on each change (readers never lock).
+/// commits, so a nationwide search reads memory and never fans out to grains. Each grain writes
+/// only its own entry, inside its turn (one writer per entry); readers never lock and see each
+/// day's count whole (int writes are atomic), which is all an index needs.
 /// </summary>
-public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time, TimeSpan staleAfter) : IBedGrainObserver
+public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time, TimeSpan staleAfter)
 {
     private readonly ConcurrentDictionary<string, ProfileEntries> _byProfile = new(StringComparer.Ordinal);
 
-    public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary) => Update(summary);
-
+    /// <summary>Replaces a grain's entry from its summary (start-up recovery).</summary>
     public void Update(BedGrainSummary summary)
     {
-        var hospital = directory.FindHospital(summary.Key.HospitalId);
-        if (hospital is null)
+        if (EntryOf(summary.Key) is not { } entry)
         {
             return;
         }
 
-        var entries = _byProfile.GetOrAdd(summary.Key.ProfileCode, _ => new ProfileEntries());
-        var free = summary.Calendar.Where(d => d.Free > 0).Select(d => (d.Date.DayNumber, d.Free)).ToArray();
-        var entry = new Entry(hospital, summary.Census, free, summary.QueueLength);
-        lock (entries)
+        entry.Census = summary.Census;
+        entry.QueueLength = summary.QueueLength;
+        foreach (var day in summary.Calendar)
         {
-            entries.ByHospital[hospital.Id] = entry;
-            entries.Snapshot = null;
+            entry.SetFree(day.Date.DayNumber, day.Free);
         }
     }
 
+    /// <summary>The entry a grain keeps current; null when the hospital is not in the directory.</summary>
+    internal Entry? EntryOf(BedGrainKey key)
+    {
+        var entries = _byProfile.GetOrAdd(key.ProfileCode, static _ => new ProfileEntries());
+        if (entries.ByHospital.TryGetValue(key.HospitalId, out var entry))
+        {
+            return entry;
+        }
+
+        if (directory.FindHospital(key.HospitalId) is not { } hospital)
+        {
+            return null;
+        }
+
+        lock (entries)
+        {
+            if (!entries.ByHospital.TryGetValue(key.HospitalId, out entry))
+            {
+                // The search packs an entry's place in 16 bits; the country has ~1,400 hospitals.
+                if (entries.All.Length >= 1 << 16)
+                {
+                    throw new InvalidOperationException($"More than {1 << 16} hospitals offer profile {key.ProfileCode}.");
+                }
+
+                entry = new Entry(hospital);
+                entries.ByHospital[key.HospitalId] = entry;
+                entries.All = [.. entries.All, entry];
+            }
+        }
+
+        return entry;
+    }
+
+    /// <summary>Hospitals with free slots in the range, earliest free date first.</summary>
     public IReadOnlyList<FreeBedOffer> Search(FreeBedQuery query)
     {
-        if (!_byProfile.TryGetValue(query.ProfileCode, out var entries))
+        if (query.MaxResults <= 0 || query.To < query.From || !_byProfile.TryGetValue(query.ProfileCode, out var entries))
         {
             return [];
         }
 
-        var snapshot = entries.Snapshot;
-        if (snapshot is null)
-        {
-            lock (entries)
-            {
-                snapshot = entries.Snapshot ??= [.. entries.ByHospital.Values];
-            }
-        }
-
+        // Adult and child profiles are separate codes: a filter that excludes the profile finds nothing.
         if (query.Child is { } child && directory.FindProfile(query.ProfileCode) is { } profile && profile.IsChild != child)
         {
             return [];
         }
 
+        var all = entries.All;
         var from = query.From.DayNumber;
         var to = query.To.DayNumber;
+        var region = query.RegionCode is { Length: > 0 } r ? r : null;
         var now = time.GetUtcNow();
-        var found = new List<FreeBedOffer>();
-        foreach (var entry in snapshot)
-        {
-            if (query.RegionCode is { Length: > 0 } region && entry.Hospital.RegionCode != region)
-            {
-                continue;
-            }
 
-            var earliest = 0;
-            var slots = 0;
-            foreach (var (day, free) in entry.FreeDays)
+        // Each candidate as one sortable number: earliest day, then fresh before stale, then more
+        // free slots, then its place in the entries; a primitive sort, no comparer, no allocation.
+        var keys = ArrayPool<long>.Shared.Rent(all.Length);
+        try
+        {
+            var count = 0;
+            for (var i = 0; i < all.Length; i++)
             {
-                if (day < from || day > to)
+                var entry = all[i];
+                if (region is not null && !string.Equals(entry.Hospital.RegionCode, region, StringComparison.Ordinal))
                 {
                     continue;
                 }
 
-                if (earliest == 0)
+                var (earliest, slots) = entry.FreeIn(from, to);
+                if (slots > 0)
                 {
-                    earliest = day;
+                    var stale = entry.Census is not { } census || census.IsStale(now, staleAfter);
+                    keys[count++] = ((long)(earliest - from) << 37) | ((stale ? 1L : 0L) << 36) | ((long)(MaxSlots - Math.Min(slots, MaxSlots)) << 16) | (uint)i;
                 }
-
-                slots += free;
             }
 
-            if (slots > 0)
+            var found = keys.AsSpan(0, count);
+            found.Sort();
+            var offers = new FreeBedOffer[Math.Min(count, query.MaxResults)];
+            for (var i = 0; i < offers.Length; i++)
             {
-                found.Add(new FreeBedOffer(entry.Hospital, query.ProfileCode, DateOnly.FromDayNumber(earliest), slots, entry.Census,
-                    entry.Census is null || entry.Census.IsStale(now, staleAfter), entry.QueueLength));
+                var entry = all[(int)(found[i] & 0xFFFF)];
+                var census = entry.Census;
+                var (earliest, slots) = entry.FreeIn(from, to);
+                offers[i] = new FreeBedOffer(entry.Hospital, query.ProfileCode, DateOnly.FromDayNumber(earliest), slots, census,
+                    census is null || census.IsStale(now, staleAfter), entry.QueueLength);
             }
+
+            return offers;
         }
-
-        // Earliest free date first; among equals, fresh counts and then more free slots.
-        found.Sort(static (a, b) =>
+        finally
         {
-            var byDate = a.EarliestFreeDate.CompareTo(b.EarliestFreeDate);
-            if (byDate != 0)
-            {
-                return byDate;
-            }
-
-            var byFreshness = a.CensusStale.CompareTo(b.CensusStale);
-            return byFreshness != 0 ? byFreshness : b.FreeSlotsInRange.CompareTo(a.FreeSlotsInRange);
-        });
-        return found.Count > query.MaxResults ? found.GetRange(0, query.MaxResults) : found;
+            ArrayPool<long>.Shared.Return(keys);
+        }
     }
+
+    private const int MaxSlots = (1 << 20) - 1;
 
     private sealed class ProfileEntries
     {
-        public Dictionary<string, Entry> ByHospital { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, Entry> ByHospital { get; } = new(StringComparer.Ordinal);
 
-        public Entry[]? Snapshot { get; set; }
+        /// <summary>Copy-on-add: searches iterate it without locks.</summary>
+        public Entry[] All { get; set; } = [];
     }
 
-    private sealed record Entry(Hospital Hospital, BedCensus? Census, (int Day, int Free)[] FreeDays, int QueueLength);
+    /// <summary>One grain's free slots per day and its census. Written only by its grain.</summary>
+    internal sealed class Entry(Hospital hospital)
+    {
+        private Days _days = new(0, []);
+
+        public Hospital Hospital { get; } = hospital;
+
+        public volatile BedCensus? Census;
+
+        public volatile int QueueLength;
+
+        public void SetFree(int day, int free)
+        {
+            var days = _days;
+            var index = day - days.First;
+            if ((uint)index >= (uint)days.Free.Length)
+            {
+                days = Grow(days, day);
+                index = day - days.First;
+            }
+
+            days.Free[index] = free;
+        }
+
+        public (int EarliestDay, int Slots) FreeIn(int from, int to)
+        {
+            var days = _days;
+            var start = Math.Max(from, days.First) - days.First;
+            var end = Math.Min(to, days.First + days.Free.Length - 1) - days.First;
+            var earliest = 0;
+            var slots = 0;
+            var free = days.Free;
+            for (var i = start; i <= end; i++)
+            {
+                var n = free[i];
+                if (n > 0)
+                {
+                    if (slots == 0)
+                    {
+                        earliest = days.First + i;
+                    }
+
+                    slots += n;
+                }
+            }
+
+            return (earliest, slots);
+        }
+
+        private Days Grow(Days days, int day)
+        {
+            // Room around the date: calendars move forward a day at a time.
+            var first = days.Free.Length == 0 ? day - 7 : Math.Min(days.First, day - 7);
+            var last = days.Free.Length == 0 ? day + 120 : Math.Max(days.First + days.Free.Length - 1, day + 120);
+            var grown = new Days(first, new int[last - first + 1]);
+            if (days.Free.Length > 0)
+            {
+                Array.Copy(days.Free, 0, grown.Free, days.First - first, days.Free.Length);
+            }
+
+            Volatile.Write(ref _days, grown);
+            return grown;
+        }
+
+        private sealed record Days(int First, int[] Free);
+    }
 }

@@ -11,6 +11,9 @@ public static class HospitalizationCodes
 {
     private const string Base36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
 
+    private static readonly System.Buffers.SearchValues<char> CodeCharacters =
+        System.Buffers.SearchValues.Create("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
     public static string Format(string patientRegionCode, BedGrainKey grain, long sequence) =>
         $"{patientRegionCode}.{grain.HospitalId}.{grain.ProfileCode}.{ToBase36(sequence)}";
 
@@ -23,13 +26,24 @@ public static class HospitalizationCodes
             return false;
         }
 
-        var parts = code.Split('.');
-        if (parts.Length != 4 || parts.Any(p => p.Length == 0 || !p.All(char.IsAsciiLetterOrDigit)))
+        // Four non-empty parts of ASCII letters and digits, split by dots.
+        var span = code.AsSpan();
+        Span<Range> parts = stackalloc Range[5];
+        if (span.Split(parts, '.') != 4)
         {
             return false;
         }
 
-        grain = new BedGrainKey(parts[1], parts[2]);
+        foreach (var part in parts[..4])
+        {
+            var text = span[part];
+            if (text.IsEmpty || text.ContainsAnyExcept(CodeCharacters))
+            {
+                return false;
+            }
+        }
+
+        grain = new BedGrainKey(code[parts[1]], code[parts[2]]);
         return true;
     }
 
@@ -107,14 +121,37 @@ public static class AccessKeys
     /// <summary>Upper case, without separators and spaces, with the look-alikes O→0, I/L→1 read as Crockford does.</summary>
     public static string Normalize(string? key)
     {
-        if (string.IsNullOrEmpty(key))
+        Span<byte> buffer = stackalloc byte[MaxKeyLength];
+        var length = Normalize(key, buffer);
+        return System.Text.Encoding.ASCII.GetString(buffer[..length]);
+    }
+
+    public static byte[] Hash(string key)
+    {
+        Span<byte> buffer = stackalloc byte[MaxKeyLength];
+        return SHA256.HashData(buffer[..Normalize(key, buffer)]);
+    }
+
+    /// <summary>Compares in constant time; the key given is hashed on the stack.</summary>
+    public static bool Matches(string? key, byte[] hash)
+    {
+        if (key is null)
         {
-            return "";
+            return false;
         }
 
-        Span<char> buffer = stackalloc char[Math.Min(key.Length, 64)];
+        Span<byte> buffer = stackalloc byte[MaxKeyLength];
+        Span<byte> computed = stackalloc byte[SHA256.HashSizeInBytes];
+        SHA256.HashData(buffer[..Normalize(key, buffer)], computed);
+        return CryptographicOperations.FixedTimeEquals(computed, hash);
+    }
+
+    private const int MaxKeyLength = 64;
+
+    private static int Normalize(string? key, Span<byte> buffer)
+    {
         var length = 0;
-        foreach (var c in key.AsSpan(0, Math.Min(key.Length, 64)))
+        foreach (var c in (key ?? "").AsSpan(0, Math.Min(key?.Length ?? 0, MaxKeyLength)))
         {
             var upper = char.ToUpperInvariant(c);
             if (upper is '-' or ' ')
@@ -122,14 +159,10 @@ public static class AccessKeys
                 continue;
             }
 
-            buffer[length++] = upper switch { 'O' => '0', 'I' or 'L' => '1', _ => upper };
+            // Non-ASCII input cannot match a key; '?' keeps the length (and the timing) honest.
+            buffer[length++] = upper switch { 'O' => (byte)'0', 'I' or 'L' => (byte)'1', < (char)128 => (byte)upper, _ => (byte)'?' };
         }
 
-        return new string(buffer[..length]);
+        return length;
     }
-
-    public static byte[] Hash(string key) => SHA256.HashData(System.Text.Encoding.ASCII.GetBytes(Normalize(key)));
-
-    public static bool Matches(string? key, byte[] hash) =>
-        key is not null && CryptographicOperations.FixedTimeEquals(Hash(key), hash);
 }

@@ -1,10 +1,9 @@
 using System.Globalization;
-using System.Text.RegularExpressions;
 
 namespace BedBureau.BedGrain.Domain;
 
 /// <summary>Checks of the national identifiers, each failure naming the field.</summary>
-public static partial class Identifiers
+public static class Identifiers
 {
     private static readonly int[] FirstWeights = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
     private static readonly int[] SecondWeights = [3, 4, 5, 6, 7, 8, 9, 10, 11, 1, 2];
@@ -15,7 +14,7 @@ public static partial class Identifiers
     /// </summary>
     public static bool HasValidCheckDigit(string number)
     {
-        if (number.Length != 12 || !number.All(char.IsAsciiDigit))
+        if (number.Length != 12 || !AllDigits(number))
         {
             return false;
         }
@@ -37,7 +36,7 @@ public static partial class Identifiers
             throw DomainException.Invalid(field, "REQUIRED", "is required");
         }
 
-        if (iin.Length != 12 || !iin.All(char.IsAsciiDigit))
+        if (iin.Length != 12 || !AllDigits(iin))
         {
             throw DomainException.Invalid(field, "INVALID_IIN", "must be 12 digits");
         }
@@ -87,13 +86,13 @@ public static partial class Identifiers
             throw DomainException.Invalid(field, "REQUIRED", "is required");
         }
 
-        var normalized = code.Trim().ToUpperInvariant();
-        if (!Icd10Pattern().IsMatch(normalized))
+        var trimmed = code.AsSpan().Trim();
+        if (!IsIcd10(trimmed))
         {
             throw DomainException.Invalid(field, "INVALID_ICD10", "must be an ICD-10 code such as I20.8");
         }
 
-        return normalized;
+        return trimmed.Length == code.Length && !trimmed.ContainsAnyInRange('a', 'z') ? code : trimmed.ToString().ToUpperInvariant();
     }
 
     /// <summary>Age in whole years on a date.</summary>
@@ -118,6 +117,8 @@ public static partial class Identifiers
         return value;
     }
 
+    internal static bool AllDigits(ReadOnlySpan<char> value) => !value.IsEmpty && !value.ContainsAnyExceptInRange('0', '9');
+
     private static int WeightedSum(string number, int[] weights)
     {
         var sum = 0;
@@ -129,6 +130,19 @@ public static partial class Identifiers
         return sum % 11;
     }
 
-    [GeneratedRegex(@"^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$", RegexOptions.CultureInvariant)]
-    private static partial Regex Icd10Pattern();
+    /// <summary>^[A-Z][0-9]{2}(\.[0-9A-Z]{1,2})?$, letters in either case.</summary>
+    private static bool IsIcd10(ReadOnlySpan<char> code)
+    {
+        if (code.Length is not (3 or 5 or 6) || !char.IsAsciiLetter(code[0]) || !char.IsAsciiDigit(code[1]) || !char.IsAsciiDigit(code[2]))
+        {
+            return false;
+        }
+
+        if (code.Length == 3)
+        {
+            return true;
+        }
+
+        return code[3] == '.' && char.IsAsciiLetterOrDigit(code[4]) && (code.Length == 5 || char.IsAsciiLetterOrDigit(code[5]));
+    }
 }

@@ -66,8 +66,30 @@ internal sealed class QueueIndex
         return index < 0 ? 0 : CountBefore(day) + index + 1;
     }
 
-    /// <summary>The earliest day with someone queued.</summary>
-    public DateOnly? FirstDate => Count == 0 ? null : DateOnly.FromDayNumber(_byDay.Keys.Min());
+    /// <summary>The earliest day with someone queued: the first tree position with a count, in O(log n).</summary>
+    public DateOnly? FirstDate
+    {
+        get
+        {
+            if (Count == 0)
+            {
+                return null;
+            }
+
+            // Fenwick descent: the largest prefix holding nobody, then one past it.
+            var position = 0;
+            for (var step = 1 << (31 - int.LeadingZeroCount(_tree.Length)); step > 0; step >>= 1)
+            {
+                var next = position + step;
+                if (next < _tree.Length && _tree[next] == 0)
+                {
+                    position = next;
+                }
+            }
+
+            return DateOnly.FromDayNumber(_baseDay + position);
+        }
+    }
 
     public IReadOnlyList<long> SequencesOn(DateOnly date) => _byDay.TryGetValue(date.DayNumber, out var s) ? s : [];
 

@@ -10,9 +10,9 @@ public sealed class WorkingDayCalendar
 
     // Fixed-date public holidays (Labour Code art. 84 and the law on holidays); Kurban Ait moves
     // each year and is added through configuration.
-    private static readonly (int Month, int Day)[] FixedHolidays =
+    private static readonly HashSet<int> FixedHolidays =
     [
-        (1, 1), (1, 2), (1, 7), (3, 8), (3, 21), (3, 22), (3, 23), (5, 1), (5, 7), (5, 9), (7, 6), (8, 30), (10, 25), (12, 16),
+        0101, 0102, 0107, 0308, 0321, 0322, 0323, 0501, 0507, 0509, 0706, 0830, 1025, 1216,
     ];
 
     private readonly HashSet<DateOnly> _extraDaysOff;
@@ -28,7 +28,7 @@ public sealed class WorkingDayCalendar
 
     public bool IsWorkingDay(DateOnly date) =>
         date.DayOfWeek is not (DayOfWeek.Saturday or DayOfWeek.Sunday) &&
-        !FixedHolidays.Contains((date.Month, date.Day)) &&
+        !FixedHolidays.Contains(date.Month * 100 + date.Day) &&
         !_extraDaysOff.Contains(date);
 
     /// <summary>The end (local midnight) of the n-th working day after the instant's date.</summary>
