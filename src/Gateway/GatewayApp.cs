@@ -1,6 +1,8 @@
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.Grpc;
+using BedBureau.Gateway.Security;
+using BedBureau.Gateway.Storage;
 using BedBureau.GrpcServer;
 using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 
@@ -19,11 +21,28 @@ public static class GatewayApp
         AuditReflection.Descriptor.Services[0],
     ];
 
-    public static WebApplication Build(string[] args)
+    public static WebApplication Build(string[] args, Action<WebApplicationBuilder>? configure = null)
     {
-        var builder = WebApplication.CreateBuilder(args);
-        builder.Services.AddGrpcServer(options => builder.Configuration.GetSection("Grpc").Bind(options));
-        builder.Services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
+        // Settings ship beside the binary; the data directory stays relative to the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        configure?.Invoke(builder);
+        var services = builder.Services;
+        services.AddGrpcServer(options =>
+        {
+            builder.Configuration.GetSection("Grpc").Bind(options);
+            options.MapException = ErrorMapping.Map;
+        });
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
+        services.AddSingleton<StorageMetrics>();
+        services.AddSingleton<ReferralEventHub>();
+        services.AddSingleton<BureauHost>();
+        services.AddSingleton<IOrganizationStore, BureauOrganizations>();
+        services.AddSingleton<Authenticator>();
+        services.AddSingleton<CallerResolver>();
+        services.AddSingleton(sp => new PatientRateLimiter(sp.GetRequiredService<TimeProvider>(),
+            builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30)));
+        services.AddHostedService<StorageHealthMonitor>();
 
         var app = builder.Build();
         app.MapGrpcService<HospitalService>(ContractServices[0]);
@@ -32,7 +51,13 @@ public static class GatewayApp
         app.MapGrpcService<DirectoryService>(ContractServices[3]);
         app.MapGrpcService<AuditService>(ContractServices[4]);
         app.MapGrpcService<HealthService>(HealthReflection.Descriptor.Services[0]);
+        app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/readyz", (ServingStatus status) => status.IsServing ? Results.Text("ready") : Results.Text("storage unreachable", statusCode: 503));
         app.MapGrpcUnimplemented();
         return app;
     }
+
+    /// <summary>Migrates, loads and (on an empty embedded database) seeds, before the ports open.</summary>
+    public static Task InitializeAsync(WebApplication app, CancellationToken cancellationToken = default) =>
+        app.Services.GetRequiredService<BureauHost>().StartAsync(cancellationToken);
 }

@@ -131,25 +131,7 @@ public sealed class BedProfileGrain : IGrain
             return _census!;
         }
 
-        if (report.Total < 0)
-        {
-            throw DomainException.Invalid("total", "OUT_OF_RANGE", "must not be negative");
-        }
-
-        if (report.Occupied < 0 || report.Occupied > report.Total)
-        {
-            throw DomainException.Invalid("occupied", "OUT_OF_RANGE", $"must be between 0 and total ({report.Total})");
-        }
-
-        if (report.Free < 0 || report.Free > report.Total - report.Occupied)
-        {
-            throw DomainException.Invalid("free", "OUT_OF_RANGE", $"must be between 0 and total - occupied ({report.Total - report.Occupied})");
-        }
-
-        if (report.FreeMale < 0 || report.FreeFemale < 0 || report.FreeMale + report.FreeFemale > report.Free)
-        {
-            throw DomainException.Invalid("free_male", "OUT_OF_RANGE", "free_male + free_female must be between 0 and free");
-        }
+        report.Validate("");
 
         var now = Now;
         var reportedAt = report.ReportedAt ?? now;
@@ -477,6 +459,16 @@ public sealed class BedProfileGrain : IGrain
     }
 
     public int QueueLength => _queue.Count;
+
+    /// <summary>The events after <paramref name="sequence"/>, in order, each with its referral now (watch streams resuming).</summary>
+    public IReadOnlyList<(ReferralEvent Event, Referral Referral)> EventsAfter(long sequence) =>
+        _referrals.Values
+            .SelectMany(r => r.History.Where(e => e.Sequence > sequence).Select(e => (e, r)))
+            .OrderBy(x => x.e.Sequence)
+            .ToArray();
+
+    /// <summary>The sequence the next event will have, minus one: where a new watcher starts.</summary>
+    public long LastEventSequence => _nextEventSequence - 1;
 
     // ---- Invariant checks (tests and the load tool's end-of-day audit) ------------------------
 

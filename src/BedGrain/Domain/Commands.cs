@@ -16,7 +16,32 @@ public readonly record struct Actor(string OrganizationId, ActorRole Role)
     public static readonly Actor Bureau = new("bureau", ActorRole.System);
 }
 
-public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt);
+public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt)
+{
+    /// <summary>Checks the counts; <paramref name="fieldPrefix"/> locates the report in its request, e.g. "reports[2].".</summary>
+    public void Validate(string fieldPrefix)
+    {
+        if (Total is < 0 or > 100_000)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}total", "OUT_OF_RANGE", "must be between 0 and 100000");
+        }
+
+        if (Occupied < 0 || Occupied > Total)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}occupied", "OUT_OF_RANGE", $"must be between 0 and total ({Total})");
+        }
+
+        if (Free < 0 || Free > Total - Occupied)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}free", "OUT_OF_RANGE", $"must be between 0 and total - occupied ({Total - Occupied})");
+        }
+
+        if (FreeMale < 0 || FreeFemale < 0 || FreeMale + FreeFemale > Free)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}free_male", "OUT_OF_RANGE", "free_male + free_female must be between 0 and free");
+        }
+    }
+}
 
 public sealed record RegisterReferral(
     string RequestId,

@@ -8,7 +8,7 @@ namespace BedBureau.Gateway.Security;
 /// referrals without the IIN, and AES-GCM encryption to give it back to the referring polyclinic
 /// and the receiving hospital. Both keys derive from one configured secret.
 /// </summary>
-public sealed class PersonalDataProtector
+public sealed class PersonalDataProtector : BedBureau.BedGrain.Domain.IPersonalDataProtector
 {
     private const int NonceSize = 12;
     private const int TagSize = 16;
@@ -27,12 +27,12 @@ public sealed class PersonalDataProtector
         _encryptionKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: "bedbureau iin encryption v1"u8.ToArray());
     }
 
-    /// <summary>The same for the same IIN; reveals nothing without the secret.</summary>
-    public string Hash(string iin) => Convert.ToHexStringLower(HMACSHA256.HashData(_hashKey, Encoding.ASCII.GetBytes(iin)));
+    /// <summary>The same for the same value; reveals nothing without the secret.</summary>
+    public string Hash(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_hashKey, Encoding.UTF8.GetBytes(value)));
 
-    public string Protect(string iin)
+    public string Protect(string value)
     {
-        var plain = Encoding.ASCII.GetBytes(iin);
+        var plain = Encoding.UTF8.GetBytes(value);
         var output = new byte[NonceSize + plain.Length + TagSize];
         var nonce = output.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
@@ -41,12 +41,12 @@ public sealed class PersonalDataProtector
         return Convert.ToBase64String(output);
     }
 
-    public string Unprotect(string protectedIin)
+    public string Unprotect(string protectedValue)
     {
-        var input = Convert.FromBase64String(protectedIin);
+        var input = Convert.FromBase64String(protectedValue);
         var plain = new byte[input.Length - NonceSize - TagSize];
         using var aes = new AesGcm(_encryptionKey, TagSize);
         aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, plain.Length), input.AsSpan(NonceSize + plain.Length), plain);
-        return Encoding.ASCII.GetString(plain);
+        return Encoding.UTF8.GetString(plain);
     }
 }

@@ -169,5 +169,30 @@ public static class Migrations
                     created_at TEXT NOT NULL,
                     PRIMARY KEY (hospital_id, profile_code, key));
                 """),
+        new(4, "hospitals and the bed profiles they offer",
+            Postgres: """
+                CREATE TABLE hospitals (
+                    id text PRIMARY KEY,
+                    bin char(12) NOT NULL,
+                    name text NOT NULL,
+                    region_code text NOT NULL,
+                    locality text NOT NULL);
+                CREATE TABLE hospital_profiles (
+                    hospital_id text NOT NULL REFERENCES hospitals(id),
+                    profile_code text NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code));
+                """,
+            Sqlite: """
+                CREATE TABLE hospitals (
+                    id TEXT PRIMARY KEY,
+                    bin TEXT NOT NULL,
+                    name TEXT NOT NULL,
+                    region_code TEXT NOT NULL,
+                    locality TEXT NOT NULL);
+                CREATE TABLE hospital_profiles (
+                    hospital_id TEXT NOT NULL REFERENCES hospitals(id),
+                    profile_code TEXT NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code));
+                """),
     ];
 }

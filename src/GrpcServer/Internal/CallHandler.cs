@@ -83,6 +83,10 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
                 AddEntry(context.ResponseTrailers, entry);
             }
         }
+        catch (Exception ex) when (!aborted.IsCancellationRequested && Services.Options.MapException?.Invoke(ex) is { } mapped)
+        {
+            status = mapped;
+        }
         catch (Exception) when (aborted.IsCancellationRequested)
         {
             // The client cancelled or went away: the stream is reset, nothing to answer.

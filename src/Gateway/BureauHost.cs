@@ -1,0 +1,226 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using BedBureau.BedGrain;
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
+using BedBureau.Gateway.ReferenceData;
+using BedBureau.Gateway.Sample;
+using BedBureau.Gateway.Security;
+using BedBureau.Gateway.Storage;
+
+namespace BedBureau.Gateway;
+
+/// <summary>
+/// Brings the bureau up: migrates the database, loads the directory, seeds the national sample
+/// into an empty embedded database, and rebuilds the search index from storage.
+/// </summary>
+public sealed partial class BureauHost(
+    IConfiguration configuration,
+    TimeProvider time,
+    StorageMetrics storageMetrics,
+    ReferralEventHub events,
+    ILogger<BureauHost> logger) : IAsyncDisposable
+{
+    private Bureau? _bureau;
+    private GatewayStorage? _storage;
+    private PersonalDataProtector? _protector;
+
+    public Bureau Bureau => _bureau ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");
+
+    public GatewayStorage Storage => _storage ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");
+
+    public PersonalDataProtector Protector => _protector ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");
+
+    public IReadOnlyDictionary<string, HospitalRecord> Hospitals { get; private set; } = new Dictionary<string, HospitalRecord>();
+
+    public string DataDirectory => Path.GetFullPath(configuration["Storage:DataDirectory"] ?? "data");
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        Directory.CreateDirectory(DataDirectory);
+        _storage = GatewayStorage.Create(configuration, DataDirectory, time, storageMetrics);
+        await _storage.MigrateAsync(cancellationToken).ConfigureAwait(false);
+        _protector = new PersonalDataProtector(PersonalDataSecret());
+
+        var hospitals = await _storage.Directory.ListHospitalsAsync(cancellationToken).ConfigureAwait(false);
+        var sample = hospitals.Count == 0 && configuration.GetValue("Sample:Enabled", true)
+            ? NationalDataset.Generate(configuration.GetValue("Sample:Seed", 2026), WorkingDayCalendar.LocalDate(time.GetUtcNow()),
+                configuration.GetValue("Sample:Hospitals", 1400), configuration.GetValue("Sample:Referrals", 3000))
+            : null;
+        if (sample is not null)
+        {
+            hospitals = sample.Hospitals.Select(h => new HospitalRecord(h.Id, h.Bin, h.Name, h.RegionCode, h.Locality, h.Profiles.Select(p => p.ProfileCode).ToArray())).ToArray();
+            await _storage.Directory.SaveHospitalsAsync(hospitals, cancellationToken).ConfigureAwait(false);
+        }
+
+        Hospitals = hospitals.ToDictionary(h => h.Id);
+        var directory = new ReferenceDirectory(
+            hospitals.Select(h => new Hospital(h.Id, h.Name, h.RegionCode, h.ProfileCodes.ToHashSet())),
+            ReferenceCatalog.BedProfiles.Select(p => new BedProfile(p.Code, p.IsChild, p.NameEn)));
+        var options = new BedGrainOptions { StaleAfter = TimeSpan.FromHours(configuration.GetValue("Bureau:StaleAfterHours", 24.0)) };
+        var runtime = new GrainRuntimeOptions
+        {
+            MailboxBound = configuration.GetValue("Bureau:MailboxBound", 1000),
+            IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 15.0)),
+        };
+        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, observer: events);
+
+        if (sample is not null)
+        {
+            await SeedAsync(sample, cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            var grains = await _bureau.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            LogRecovered(logger, grains, _bureau.PatientHolds.Count);
+        }
+    }
+
+    /// <summary>The embedded default keeps a generated secret in the data directory; production configures one.</summary>
+    private string PersonalDataSecret()
+    {
+        if (configuration["Security:PersonalDataSecret"] is { Length: > 0 } configured)
+        {
+            return configured;
+        }
+
+        if (_storage!.Dialect == SqlDialect.Postgres)
+        {
+            throw new InvalidOperationException("Security:PersonalDataSecret must be configured when running on PostgreSQL.");
+        }
+
+        var path = Path.Combine(DataDirectory, "personal-data.secret");
+        if (!File.Exists(path))
+        {
+            File.WriteAllText(path, Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)));
+            if (!OperatingSystem.IsWindows())
+            {
+                File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            }
+        }
+
+        return File.ReadAllText(path).Trim();
+    }
+
+    private async Task SeedAsync(NationalDataset sample, CancellationToken cancellationToken)
+    {
+        var bureau = Bureau;
+        var today = WorkingDayCalendar.LocalDate(time.GetUtcNow());
+        var organizations = Storage.Organizations;
+        foreach (var hospital in sample.Hospitals)
+        {
+            await organizations.SaveOrganizationAsync(new Organization(hospital.Id, OrganizationKind.Hospital, hospital.Name, hospital.Bin, hospital.RegionCode), cancellationToken).ConfigureAwait(false);
+        }
+
+        var polyclinics = new[]
+        {
+            new Organization("PC-75-001", OrganizationKind.Polyclinic, "City polyclinic No. 1, Almaty", "990140000012", "75"),
+            new Organization("PC-71-002", OrganizationKind.Polyclinic, "City polyclinic No. 2, Astana", "990240000024", "71"),
+        };
+        var admin = new Organization("MOH", OrganizationKind.Admin, "Ministry of Health", "990340000036", "71");
+        foreach (var organization in polyclinics.Append(admin))
+        {
+            await organizations.SaveOrganizationAsync(organization with { Bin = ValidBin(organization.Bin) }, cancellationToken).ConfigureAwait(false);
+        }
+
+        var demo = sample.Hospitals.Take(3).Select(h => new Organization(h.Id, OrganizationKind.Hospital, h.Name, h.Bin, h.RegionCode)).Concat(polyclinics).Append(admin);
+        var keys = new List<object>();
+        foreach (var organization in demo)
+        {
+            var key = await ApiKeys.IssueAsync(organizations, organization.Id, time, cancellationToken).ConfigureAwait(false);
+            keys.Add(new { organization_id = organization.Id, kind = organization.Kind.ToString().ToUpperInvariant(), name = organization.Name, key = key.ToString() });
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "demo-keys.json"), JsonSerializer.Serialize(keys, new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+
+        // Calendars and censuses through the grains, many at once so group commit batches them.
+        var work = new List<Func<Task>>();
+        foreach (var hospital in sample.Hospitals)
+        {
+            var actor = new Actor(hospital.Id, ActorRole.Hospital);
+            foreach (var profile in hospital.Profiles)
+            {
+                var key = new BedGrainKey(hospital.Id, profile.ProfileCode);
+                var days = Enumerable.Range(0, 30).Select(d => new BedGrain.Storage.CalendarSlots(today.AddDays(d), profile.SlotsPerDay)).ToArray();
+                work.Add(async () =>
+                {
+                    await bureau.SetAdmissionCapacityAsync(key, actor, "sample-calendar", days, cancellationToken).ConfigureAwait(false);
+                    await bureau.ReportBedsAsync(key, actor, "sample-census", new BedReport(profile.Total, profile.Occupied, profile.Total - profile.Occupied, 0, 0, null), cancellationToken).ConfigureAwait(false);
+                });
+            }
+        }
+
+        await RunAllAsync(work, 256).ConfigureAwait(false);
+        var registered = 0;
+        work.Clear();
+        foreach (var (referral, index) in sample.Referrals.Select((r, i) => (r, i)))
+        {
+            var polyclinic = polyclinics[index % polyclinics.Length];
+            work.Add(async () =>
+            {
+                try
+                {
+                    await bureau.RegisterAsync(new BedGrainKey(referral.HospitalId, referral.ProfileCode), new RegisterReferral(
+                        $"sample-{index}", new Actor(polyclinic.Id, ActorRole.Polyclinic), referral.PatientIin, referral.Icd10Code, referral.PlannedDate,
+                        referral.Surgical ? TreatmentPurpose.Surgical : TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", referral.PatientRegionCode), cancellationToken).ConfigureAwait(false);
+                    Interlocked.Increment(ref registered);
+                }
+                catch (DomainException)
+                {
+                    // The sample's own rules (one patient per profile) may refuse a generated pair.
+                }
+            });
+        }
+
+        await RunAllAsync(work, 256).ConfigureAwait(false);
+        LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, registered, Path.Combine(DataDirectory, "demo-keys.json"));
+    }
+
+    private static string ValidBin(string candidate)
+    {
+        for (var serial = 0; ; serial++)
+        {
+            var digits = candidate[..7] + serial.ToString("D4", System.Globalization.CultureInfo.InvariantCulture);
+            if (NationalDataset.CheckDigit(digits) is { } check)
+            {
+                return digits + check;
+            }
+        }
+    }
+
+    private static async Task RunAllAsync(List<Func<Task>> work, int parallel)
+    {
+        using var gate = new SemaphoreSlim(parallel);
+        await Task.WhenAll(work.Select(async job =>
+        {
+            await gate.WaitAsync().ConfigureAwait(false);
+            try
+            {
+                await job().ConfigureAwait(false);
+            }
+            finally
+            {
+                gate.Release();
+            }
+        })).ConfigureAwait(false);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_bureau is not null)
+        {
+            await _bureau.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_storage is not null)
+        {
+            await _storage.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains and {Holds} active referrals from storage")]
+    private static partial void LogRecovered(ILogger logger, int grains, int holds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Referrals} referrals; demo API keys in {KeysFile}")]
+    private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int referrals, string keysFile);
+}

@@ -1,0 +1,70 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.Contract.V1;
+using BedBureau.Gateway.ReferenceData;
+using BedBureau.GrpcServer;
+
+namespace BedBureau.Gateway.Grpc;
+
+/// <summary>bedbureau.v1.DirectoryService: regions, bed profiles, hospitals. Public reference data.</summary>
+internal sealed class DirectoryService(BureauHost host, TimeProvider time)
+{
+    public Task<ListRegionsResponse> ListRegions(ListRegionsRequest request, ServerCallContext context)
+    {
+        var response = new ListRegionsResponse();
+        response.Regions.AddRange(ReferenceCatalog.Regions.Select(r => new Region { Code = r.Code, NameKk = r.NameKk, NameRu = r.NameRu, NameEn = r.NameEn }));
+        return Task.FromResult(response);
+    }
+
+    public Task<ListBedProfilesResponse> ListBedProfiles(ListBedProfilesRequest request, ServerCallContext context)
+    {
+        var response = new ListBedProfilesResponse();
+        response.Profiles.AddRange(ReferenceCatalog.BedProfiles
+            .Where(p => request.AgeGroup == AgeGroup.Unspecified || (request.AgeGroup == AgeGroup.Child) == p.IsChild)
+            .Select(p => new Contract.V1.BedProfile { Code = p.Code, NameKk = p.NameKk, NameRu = p.NameRu, NameEn = p.NameEn, AgeGroup = p.IsChild ? AgeGroup.Child : AgeGroup.Adult }));
+        return Task.FromResult(response);
+    }
+
+    public Task<ListHospitalsResponse> ListHospitals(ListHospitalsRequest request, ServerCallContext context)
+    {
+        var pageSize = ContractMapping.PageSize(request.PageSize);
+        var offset = ContractMapping.PageOffset(request.PageToken);
+        var matching = host.Hospitals.Values
+            .Where(h => request.RegionCode.Length == 0 || h.RegionCode == request.RegionCode)
+            .Where(h => request.BedProfileCode.Length == 0 || h.ProfileCodes.Contains(request.BedProfileCode))
+            .OrderBy(h => h.Id, StringComparer.Ordinal)
+            .Skip(offset)
+            .Take(pageSize + 1)
+            .ToArray();
+        var response = new ListHospitalsResponse
+        {
+            NextPageToken = matching.Length > pageSize ? ContractMapping.NextPageToken(offset, pageSize, pageSize, more: true) : "",
+        };
+        response.Hospitals.AddRange(matching.Take(pageSize).Select(ToProto));
+        return Task.FromResult(response);
+    }
+
+    public async Task<GetHospitalResponse> GetHospital(GetHospitalRequest request, ServerCallContext context)
+    {
+        if (!host.Hospitals.TryGetValue(request.HospitalId, out var hospital))
+        {
+            throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {request.HospitalId}");
+        }
+
+        var response = new GetHospitalResponse { Hospital = ToProto(hospital) };
+        var now = time.GetUtcNow();
+        foreach (var profile in hospital.ProfileCodes)
+        {
+            var census = await host.Bureau.CallAsync(new BedGrainKey(hospital.Id, profile), 0, static (g, _) => Task.FromResult(g.Census), context.CancellationToken);
+            response.Census.Add(ContractMapping.ToProto(profile, census, now, host.Bureau.Options.StaleAfter));
+        }
+
+        return response;
+    }
+
+    private static Contract.V1.Hospital ToProto(Storage.HospitalRecord h)
+    {
+        var hospital = new Contract.V1.Hospital { Id = h.Id, Bin = h.Bin, Name = h.Name, RegionCode = h.RegionCode, Locality = h.Locality };
+        hospital.BedProfileCodes.AddRange(h.ProfileCodes);
+        return hospital;
+    }
+}

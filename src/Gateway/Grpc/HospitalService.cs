@@ -1,0 +1,196 @@
+using System.Text;
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Storage;
+using BedBureau.Contract.V1;
+using BedBureau.Gateway.Security;
+using BedBureau.GrpcServer;
+using Domain = BedBureau.BedGrain.Domain;
+
+namespace BedBureau.Gateway.Grpc;
+
+/// <summary>bedbureau.v1.HospitalService: a hospital information system, for its own hospital.</summary>
+internal sealed class HospitalService(BureauHost host, CallerResolver callers, ReferralEventHub events, TimeProvider time)
+{
+    public async Task<ReportBedsResponse> ReportBeds(ReportBedsRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        if (request.Reports.Count is 0 or > 500)
+        {
+            throw DomainException.Invalid("reports", "OUT_OF_RANGE", "must have 1 to 500 reports");
+        }
+
+        // Check every report before committing any: bad input changes nothing.
+        var reports = new List<(BedGrainKey Key, Domain.BedReport Report)>();
+        var profiles = new HashSet<string>();
+        for (var i = 0; i < request.Reports.Count; i++)
+        {
+            var r = request.Reports[i];
+            var key = new BedGrainKey(actor.OrganizationId, Identifiers.RequireCode(r.BedProfileCode, $"reports[{i}].bed_profile_code"));
+            if (!profiles.Add(key.ProfileCode))
+            {
+                throw DomainException.Invalid($"reports[{i}].bed_profile_code", "DUPLICATE", $"{key.ProfileCode} is reported twice");
+            }
+
+            host.Bureau.Directory.Require(key);
+            var report = new Domain.BedReport(r.Total, r.Occupied, r.Free, r.FreeMale, r.FreeFemale, ContractMapping.ToInstant(r.ReportedAt, $"reports[{i}].reported_at"));
+            report.Validate($"reports[{i}].");
+            reports.Add((key, report));
+        }
+
+        var now = time.GetUtcNow();
+        var response = new ReportBedsResponse();
+        foreach (var (key, report) in reports)
+        {
+            // One request id per profile, so a retry after a partial failure completes the rest.
+            var census = await host.Bureau.ReportBedsAsync(key, actor, $"{request.RequestId}/{key.ProfileCode}", report, context.CancellationToken);
+            response.Census.Add(ContractMapping.ToProto(key.ProfileCode, census, now, host.Bureau.Options.StaleAfter));
+        }
+
+        return response;
+    }
+
+    public async Task<SetAdmissionCapacityResponse> SetAdmissionCapacity(SetAdmissionCapacityRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        var key = new BedGrainKey(actor.OrganizationId, Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
+        var days = request.Days.Select((d, i) => new CalendarSlots(ContractMapping.ToDate(d.Date, $"days[{i}].date"), d.Slots)).ToArray();
+        var calendar = await host.Bureau.SetAdmissionCapacityAsync(key, actor, request.RequestId, days, context.CancellationToken);
+        var response = new SetAdmissionCapacityResponse();
+        response.Days.AddRange(calendar.Select(ContractMapping.ToProto));
+        return response;
+    }
+
+    public async Task<ListQueueResponse> ListQueue(ListQueueRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        var key = new BedGrainKey(actor.OrganizationId, Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
+        var pageSize = ContractMapping.PageSize(request.PageSize);
+        var offset = ContractMapping.PageOffset(request.PageToken);
+        var statuses = request.Statuses.Select(s => s == Contract.V1.ReferralStatus.Unspecified
+            ? throw DomainException.Invalid("statuses", "INVALID_STATUS", "REFERRAL_STATUS_UNSPECIFIED is not a status")
+            : (Domain.ReferralStatus)s).ToHashSet();
+        var filter = new QueueFilter(statuses, ContractMapping.ToOptionalDate(request.PlannedFrom, "planned_from"), ContractMapping.ToOptionalDate(request.PlannedTo, "planned_to"));
+        var queue = await host.Bureau.CallAsync(key, filter, static (grain, f) => Task.FromResult(grain.ListQueue(f)), context.CancellationToken);
+        var response = new ListQueueResponse { TotalSize = queue.Count };
+        foreach (var view in queue.Skip(offset).Take(pageSize))
+        {
+            response.Referrals.Add(ContractMapping.ToProto(view, host.Protector.Unprotect(view.Referral.ProtectedPatientIin)));
+        }
+
+        response.NextPageToken = offset + pageSize < queue.Count ? ContractMapping.NextPageToken(offset, pageSize, pageSize, more: true) : "";
+        return response;
+    }
+
+    public async Task<ScheduleReferralResponse> ScheduleReferral(ScheduleReferralRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, "");
+        var view = await host.Bureau.ScheduleAsync(request.HospitalizationCode, actor, request.RequestId,
+            ContractMapping.ToOptionalDate(request.PlannedDate, "planned_date"), ReferralService.Limit(request.Reason, "reason"), context.CancellationToken);
+        return new ScheduleReferralResponse { Referral = WithIin(view) };
+    }
+
+    public async Task<AdmitPatientResponse> AdmitPatient(AdmitPatientRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, "");
+        var view = await host.Bureau.AdmitAsync(request.HospitalizationCode, actor, request.RequestId, ContractMapping.ToInstant(request.AdmittedAt, "admitted_at"), context.CancellationToken);
+        return new AdmitPatientResponse { Referral = WithIin(view) };
+    }
+
+    public async Task<RefusePatientResponse> RefusePatient(RefusePatientRequest request, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, "");
+        var view = await host.Bureau.RefuseAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.RefusalReason)request.Reason,
+            ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken);
+        return new RefusePatientResponse { Referral = WithIin(view) };
+    }
+
+    /// <summary>
+    /// Live events of the caller's hospital. With a resume token, first the events committed
+    /// after it (read from the grains), then live ones; an event is never sent twice.
+    /// </summary>
+    public async Task WatchReferrals(WatchReferralsRequest request, IServerStreamWriter<WatchReferralsResponse> responseStream, ServerCallContext context)
+    {
+        var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        var hospital = host.Bureau.Directory.FindHospital(actor.OrganizationId)
+            ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", "hospital_id: the caller's hospital is not in the directory");
+        var cursor = ResumeToken.Parse(request.ResumeToken);
+
+        // Subscribe before reading the past, so nothing committed in between is missed.
+        using var subscription = events.SubscribeHospital(hospital.Id);
+        foreach (var profile in hospital.ProfileCodes.Order(StringComparer.Ordinal))
+        {
+            var key = new BedGrainKey(hospital.Id, profile);
+            if (cursor.TryGetValue(profile, out var after))
+            {
+                var past = await host.Bureau.CallAsync(key, after, static (grain, a) => Task.FromResult(grain.EventsAfter(a)), context.CancellationToken);
+                foreach (var (@event, referral) in past)
+                {
+                    await SendAsync(responseStream, cursor, key, @event, referral);
+                }
+            }
+            else
+            {
+                cursor[profile] = await host.Bureau.CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.LastEventSequence), context.CancellationToken);
+            }
+        }
+
+        await foreach (var committed in subscription.Events.ReadAllAsync(context.CancellationToken))
+        {
+            if (committed.Event.Sequence > cursor.GetValueOrDefault(committed.Grain.ProfileCode))
+            {
+                await SendAsync(responseStream, cursor, committed.Grain, committed.Event, committed.Referral);
+            }
+        }
+
+        if (subscription.Overflowed)
+        {
+            throw new Wire.RpcException(Wire.StatusCode.ResourceExhausted, "[WATCHER_TOO_SLOW] The stream fell behind; reconnect with the last resume_token.");
+        }
+    }
+
+    private async Task SendAsync(IServerStreamWriter<WatchReferralsResponse> stream, Dictionary<string, long> cursor, BedGrainKey key, Domain.ReferralEvent @event, Domain.Referral referral)
+    {
+        cursor[key.ProfileCode] = @event.Sequence;
+        var view = new ReferralView(referral, 0, referral.IsScheduleOverdue(time.GetUtcNow()), time.GetUtcNow());
+        await stream.WriteAsync(new WatchReferralsResponse
+        {
+            Event = ContractMapping.ToProto(@event, withActor: true),
+            Referral = ContractMapping.ToProto(view, host.Protector.Unprotect(referral.ProtectedPatientIin)),
+            ResumeToken = ResumeToken.Format(cursor),
+        });
+    }
+
+    private Contract.V1.Referral WithIin(ReferralView view) => ContractMapping.ToProto(view, host.Protector.Unprotect(view.Referral.ProtectedPatientIin));
+
+    /// <summary>"profile:sequence,..." in base64url: the last event sent per bed profile.</summary>
+    private static class ResumeToken
+    {
+        public static Dictionary<string, long> Parse(string token)
+        {
+            var cursor = new Dictionary<string, long>(StringComparer.Ordinal);
+            if (token.Length == 0)
+            {
+                return cursor;
+            }
+
+            try
+            {
+                var text = Encoding.UTF8.GetString(Convert.FromBase64String(token.Replace('-', '+').Replace('_', '/') + new string('=', (4 - token.Length % 4) % 4)));
+                foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    var (profile, sequence) = (part[..part.IndexOf(':', StringComparison.Ordinal)], long.Parse(part[(part.IndexOf(':', StringComparison.Ordinal) + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+                    cursor[profile] = sequence >= 0 ? sequence : throw new FormatException();
+                }
+            }
+            catch (Exception ex) when (ex is FormatException or ArgumentException or OverflowException)
+            {
+                throw DomainException.Invalid("resume_token", "INVALID_TOKEN", "is not a token this service issued");
+            }
+
+            return cursor;
+        }
+
+        public static string Format(Dictionary<string, long> cursor) =>
+            Convert.ToBase64String(Encoding.UTF8.GetBytes(string.Join(',', cursor.Select(c => $"{c.Key}:{c.Value}")))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+}

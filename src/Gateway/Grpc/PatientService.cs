@@ -1,0 +1,56 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.Contract.V1;
+using BedBureau.Gateway.Security;
+using BedBureau.GrpcServer;
+
+namespace BedBureau.Gateway.Grpc;
+
+/// <summary>bedbureau.v1.PatientService: a patient's status by code and access key, no account.</summary>
+internal sealed class PatientService(BureauHost host, ReferralEventHub events, PatientRateLimiter limiter)
+{
+    public async Task<GetQueueStatusResponse> GetQueueStatus(GetQueueStatusRequest request, ServerCallContext context) =>
+        new() { Status = await LookUpAsync(request.HospitalizationCode, request.AccessKey, context) };
+
+    /// <summary>The status now, then again whenever it changes (a commit of the referral's grain may move it).</summary>
+    public async Task WatchQueueStatus(WatchQueueStatusRequest request, IServerStreamWriter<WatchQueueStatusResponse> responseStream, ServerCallContext context)
+    {
+        var key = HospitalizationCodes.Parse(request.HospitalizationCode);
+        var next = events.NextChange(key);
+        var current = await LookUpAsync(request.HospitalizationCode, request.AccessKey, context);
+        await responseStream.WriteAsync(new WatchQueueStatusResponse { Status = current });
+        while (!context.CancellationToken.IsCancellationRequested)
+        {
+            await next.WaitAsync(context.CancellationToken);
+            next = events.NextChange(key);
+            var view = await host.Bureau.GetForPatientAsync(request.HospitalizationCode, request.AccessKey, context.CancellationToken);
+            var status = ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId));
+            if (Changed(current, status))
+            {
+                current = status;
+                await responseStream.WriteAsync(new WatchQueueStatusResponse { Status = status });
+            }
+        }
+    }
+
+    private async Task<QueueStatus> LookUpAsync(string code, string accessKey, ServerCallContext context)
+    {
+        limiter.Take(context);
+        if (!HospitalizationCodes.TryParse(code, out _))
+        {
+            throw DomainException.Invalid("hospitalization_code", "INVALID_CODE", "must look like 61.01W9.321.72S");
+        }
+
+        if (string.IsNullOrWhiteSpace(accessKey) || accessKey.Length > 32)
+        {
+            throw DomainException.Invalid("access_key", "INVALID_ACCESS_KEY", "must be the key printed on the coupon, e.g. K7Q4M-9XD2F");
+        }
+
+        var view = await host.Bureau.GetForPatientAsync(code, accessKey, context.CancellationToken);
+        return ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId));
+    }
+
+    private string HospitalName(string hospitalId) => host.Hospitals.TryGetValue(hospitalId, out var hospital) ? hospital.Name : hospitalId;
+
+    private static bool Changed(QueueStatus before, QueueStatus after) =>
+        before.Status != after.Status || before.QueuePosition != after.QueuePosition || !before.PlannedDate.Equals(after.PlannedDate) || before.History.Count != after.History.Count;
+}

@@ -1,0 +1,88 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Storage;
+
+namespace BedBureau.Gateway;
+
+/// <summary>A committed referral event with the referral after it.</summary>
+public sealed record CommittedEvent(BedGrainKey Grain, ReferralEvent Event, Referral Referral);
+
+/// <summary>
+/// Fans committed grain changes out to watch streams: hospitals' WatchReferrals get the events
+/// of their grains, patients' WatchQueueStatus a signal that their grain changed (a position
+/// may move when someone ahead leaves). Never blocks a grain: a watcher that falls behind its
+/// bounded buffer is dropped and resumes from its token.
+/// </summary>
+public sealed class ReferralEventHub : IBedGrainObserver
+{
+    private readonly ConcurrentDictionary<string, ConcurrentDictionary<Subscription, byte>> _byHospital = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<BedGrainKey, Signal> _signals = new();
+
+    public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary)
+    {
+        if (change.Events.Count > 0 && _byHospital.TryGetValue(key.HospitalId, out var subscribers) && !subscribers.IsEmpty)
+        {
+            foreach (var @event in change.Events)
+            {
+                var referral = change.Referrals.First(r => r.HospitalizationCode == @event.HospitalizationCode);
+                foreach (var subscriber in subscribers.Keys)
+                {
+                    subscriber.Offer(new CommittedEvent(key, @event, referral));
+                }
+            }
+        }
+
+        if (_signals.TryGetValue(key, out var signal))
+        {
+            signal.Pulse();
+        }
+    }
+
+    /// <summary>Events of the hospital's grains from now on; dispose to stop.</summary>
+    public Subscription SubscribeHospital(string hospitalId, int capacity = 10_000)
+    {
+        var subscribers = _byHospital.GetOrAdd(hospitalId, _ => new ConcurrentDictionary<Subscription, byte>());
+        var subscription = new Subscription(capacity, s => subscribers.TryRemove(s, out _));
+        subscribers[subscription] = 0;
+        return subscription;
+    }
+
+    /// <summary>Completes at the next commit of the grain.</summary>
+    public Task NextChange(BedGrainKey key) => _signals.GetOrAdd(key, _ => new Signal()).Next;
+
+    public sealed class Subscription(int capacity, Action<Subscription> unsubscribe) : IDisposable
+    {
+        private readonly Channel<CommittedEvent> _channel = Channel.CreateBounded<CommittedEvent>(new BoundedChannelOptions(capacity) { SingleReader = true });
+
+        public ChannelReader<CommittedEvent> Events => _channel.Reader;
+
+        /// <summary>True once events were dropped because the reader was too slow.</summary>
+        public bool Overflowed { get; private set; }
+
+        internal void Offer(CommittedEvent committed)
+        {
+            if (!_channel.Writer.TryWrite(committed) && !Overflowed)
+            {
+                Overflowed = true;
+                _channel.Writer.TryComplete();
+            }
+        }
+
+        public void Dispose()
+        {
+            unsubscribe(this);
+            _channel.Writer.TryComplete();
+        }
+    }
+
+    private sealed class Signal
+    {
+        private TaskCompletionSource _next = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public Task Next => Volatile.Read(ref _next).Task;
+
+        public void Pulse() =>
+            Interlocked.Exchange(ref _next, new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously)).TrySetResult();
+    }
+}

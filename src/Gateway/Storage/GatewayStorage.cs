@@ -1,0 +1,85 @@
+using System.Data.Common;
+using BedBureau.Gateway.Security;
+
+namespace BedBureau.Gateway.Storage;
+
+/// <summary>
+/// The storage the configuration names: PostgreSQL when <c>ConnectionStrings:Postgres</c> is
+/// set, otherwise SQLite in the data directory (the embedded default).
+/// </summary>
+public sealed class GatewayStorage : IAsyncDisposable
+{
+    private readonly PostgresDatabase? _postgres;
+    private readonly SqliteDatabase? _sqlite;
+
+    private GatewayStorage(PostgresDatabase? postgres, SqliteDatabase? sqlite, GroupCommitOptions options, TimeProvider time, StorageMetrics metrics)
+    {
+        _postgres = postgres;
+        _sqlite = sqlite;
+        Open = postgres is not null
+            ? async ct => await postgres.OpenAsync(ct).ConfigureAwait(false)
+            : async ct => await sqlite!.OpenAsync(ct).ConfigureAwait(false);
+        Dialect = postgres is not null ? SqlDialect.Postgres : SqlDialect.Sqlite;
+        Organizations = postgres is not null ? new PostgresOrganizationStore(postgres) : new SqliteOrganizationStore(sqlite!);
+        Directory = new DirectoryStore(Open);
+        Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics);
+    }
+
+    public Func<CancellationToken, ValueTask<DbConnection>> Open { get; }
+
+    public SqlDialect Dialect { get; }
+
+    public IOrganizationStore Organizations { get; }
+
+    public DirectoryStore Directory { get; }
+
+    public SqlBedGrainStorage Grains { get; }
+
+    public string Description => _postgres is not null
+        ? $"PostgreSQL {_postgres.DataSource.ConnectionString.Split(';').FirstOrDefault(p => p.StartsWith("Host", StringComparison.OrdinalIgnoreCase))}"
+        : $"SQLite {_sqlite!.Path}";
+
+    public static GatewayStorage Create(IConfiguration configuration, string dataDirectory, TimeProvider time, StorageMetrics metrics)
+    {
+        var section = configuration.GetSection("Storage");
+        var postgres = configuration.GetConnectionString("Postgres");
+        var options = new GroupCommitOptions
+        {
+            MaxBatchSize = section.GetValue("MaxBatchSize", 256),
+            Writers = string.IsNullOrEmpty(postgres) ? 1 : section.GetValue("Writers", 2),
+            QueueCapacity = section.GetValue("QueueCapacity", 20_000),
+        };
+        return string.IsNullOrEmpty(postgres)
+            ? new GatewayStorage(null, new SqliteDatabase(Path.Combine(dataDirectory, "bedbureau.db")), options, time, metrics)
+            : new GatewayStorage(PostgresDatabase.Create(postgres), null, options, time, metrics);
+    }
+
+    public Task MigrateAsync(CancellationToken cancellationToken) =>
+        _postgres is not null ? _postgres.MigrateAsync(cancellationToken) : _sqlite!.MigrateAsync(cancellationToken);
+
+    /// <summary>True when the database answers a trivial query (health, readiness).</summary>
+    public async Task<bool> PingAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var connection = await Open(cancellationToken).ConfigureAwait(false);
+            await using var command = connection.CreateCommand();
+            command.CommandText = "SELECT 1";
+            await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        {
+            return false;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await Grains.DisposeAsync().ConfigureAwait(false);
+        if (_postgres is not null)
+        {
+            await _postgres.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}
