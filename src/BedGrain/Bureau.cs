@@ -12,6 +12,7 @@ namespace BedBureau.BedGrain;
 public sealed class Bureau : IAsyncDisposable
 {
     private readonly GrainRuntime<BedGrainKey, BedProfileGrain> _grains;
+    private readonly GrainRuntime<PatientGrainKey, PatientGrain>? _patients;
     private readonly BedGrainContext _context;
 
     public Bureau(
@@ -22,7 +23,8 @@ public sealed class Bureau : IAsyncDisposable
         BedGrainOptions? options = null,
         GrainRuntimeOptions? runtimeOptions = null,
         WorkingDayCalendar? calendar = null,
-        IBedGrainObserver? observer = null)
+        IBedGrainObserver? observer = null,
+        IPatientGrainStorage? patientStorage = null)
     {
         options ??= new BedGrainOptions();
         Directory = directory;
@@ -32,7 +34,20 @@ public sealed class Bureau : IAsyncDisposable
             (key, cancellationToken) => BedProfileGrain.ActivateAsync(key, _context, cancellationToken),
             runtimeOptions ?? new GrainRuntimeOptions(),
             time);
+
+        // With a patient storage the one-referral-per-patient-and-profile rule is durable and
+        // holds across nodes; without one it is the process-wide PatientHolds (a single node).
+        if (patientStorage is not null)
+        {
+            _patients = new GrainRuntime<PatientGrainKey, PatientGrain>(
+                (key, cancellationToken) => PatientGrain.ActivateAsync(key, patientStorage, time, cancellationToken),
+                runtimeOptions ?? new GrainRuntimeOptions(),
+                time);
+            _bedsForPatients = new BedGrainsForPatients(this);
+        }
     }
+
+    private readonly BedGrainsForPatients? _bedsForPatients;
 
     public ReferenceDirectory Directory { get; }
 
@@ -94,7 +109,28 @@ public sealed class Bureau : IAsyncDisposable
     public Task<IReadOnlyList<AdmissionDay>> SetAdmissionCapacityAsync(BedGrainKey key, Actor actor, string requestId, IReadOnlyList<CalendarSlots> days, CancellationToken cancellationToken = default) =>
         CallAsync(key, (actor, requestId, days, cancellationToken), static (grain, a) => grain.SetAdmissionCapacityAsync(a.actor, a.requestId, a.days, a.cancellationToken), cancellationToken);
 
-    public Task<RegistrationResult> RegisterAsync(BedGrainKey key, RegisterReferral command, CancellationToken cancellationToken = default) =>
+    /// <summary>Registers a referral: through the patient's grain when the rule is durable, else straight to the bed grain.</summary>
+    public Task<RegistrationResult> RegisterAsync(BedGrainKey key, RegisterReferral command, CancellationToken cancellationToken = default)
+    {
+        if (_patients is null)
+        {
+            return ReserveAsync(key, command, cancellationToken);
+        }
+
+        // Checked here too so that a malformed request never reaches (nor writes) a patient grain.
+        Directory.Require(key);
+        if (command.Actor.Role != ActorRole.Polyclinic)
+        {
+            throw new DomainException(DomainErrorKind.PermissionDenied, "POLYCLINICS_ONLY", "Only a polyclinic registers referrals.");
+        }
+
+        Identifiers.ParseIin(command.PatientIin);
+        var patient = new PatientGrainKey(_context.Protector.Hash(command.PatientIin), key.ProfileCode);
+        return _patients.CallAsync(patient, (key, command, beds: _bedsForPatients!, cancellationToken),
+            static (grain, a) => grain.RegisterAsync(a.key, a.command, a.beds, a.cancellationToken), cancellationToken);
+    }
+
+    private Task<RegistrationResult> ReserveAsync(BedGrainKey key, RegisterReferral command, CancellationToken cancellationToken) =>
         CallAsync(key, (command, cancellationToken), static (grain, a) => grain.RegisterAsync(a.command, a.cancellationToken), cancellationToken);
 
     public Task<ReferralView> GetAsync(string code, CancellationToken cancellationToken = default) =>
@@ -118,5 +154,45 @@ public sealed class Bureau : IAsyncDisposable
     public Task<ReferralView> CancelAsync(string code, Actor actor, string requestId, CancellationReason reason, string text, CancellationToken cancellationToken = default) =>
         CallByCodeAsync(code, (code, actor, requestId, reason, text, cancellationToken), static (grain, a) => grain.CancelAsync(a.actor, a.requestId, a.code, a.reason, a.text, a.cancellationToken), cancellationToken);
 
-    public ValueTask DisposeAsync() => _grains.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _grains.DisposeAsync().ConfigureAwait(false);
+        if (_patients is not null)
+        {
+            await _patients.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private sealed class BedGrainsForPatients(Bureau bureau) : IBedGrainsForPatients
+    {
+        public Task<RegistrationResult> RegisterAsync(BedGrainKey grain, RegisterReferral command, CancellationToken cancellationToken) =>
+            bureau.ReserveAsync(grain, command, cancellationToken);
+
+        public async Task<string?> ActiveCodeAsync(PatientHoldState hold, CancellationToken cancellationToken)
+        {
+            var code = hold.HospitalizationCode ?? await bureau.CallAsync(hold.Grain, (hold, cancellationToken),
+                static (grain, a) => grain.ResolveRegistrationAsync(a.hold.ActorOrganizationId, a.hold.RequestId, a.cancellationToken), cancellationToken).ConfigureAwait(false);
+            if (code is null)
+            {
+                return null;
+            }
+
+            // Once more on fresh state when the first activation asked was stale.
+            for (var attempt = 1; ; attempt++)
+            {
+                try
+                {
+                    return await bureau.CallByCodeAsync(code, (code, cancellationToken),
+                        static (grain, a) => grain.IsActiveAsync(a.code, a.cancellationToken), cancellationToken).ConfigureAwait(false) ? code : null;
+                }
+                catch (StorageConflictException) when (attempt < 2)
+                {
+                }
+                catch (StorageConflictException)
+                {
+                    return null;
+                }
+            }
+        }
+    }
 }

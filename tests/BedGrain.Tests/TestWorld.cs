@@ -20,12 +20,19 @@ public sealed class TestWorld : IAsyncDisposable
     // Monday 2 November 2026, 09:00 in Kazakhstan.
     public static readonly DateTimeOffset Start = new(2026, 11, 2, 9, 0, 0, TimeSpan.FromHours(5));
 
-    public TestWorld(IBedGrainStorage? storage = null, FakeTimeProvider? time = null, GrainRuntimeOptions? runtime = null, BedGrainOptions? options = null)
+    /// <param name="patients">
+    /// The patient grains' storage (the durable patient rule); share one between worlds to act as
+    /// two nodes of one bureau. Without it the rule is the process-wide holds of a single node.
+    /// </param>
+    public TestWorld(IBedGrainStorage? storage = null, FakeTimeProvider? time = null, GrainRuntimeOptions? runtime = null, BedGrainOptions? options = null, IPatientGrainStorage? patients = null)
     {
         Time = time ?? new FakeTimeProvider(Start);
         Storage = storage ?? new InMemoryBedGrainStorage();
-        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime);
+        Patients = patients;
+        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime, patientStorage: patients);
     }
+
+    public IPatientGrainStorage? Patients { get; }
 
     public static ReferenceDirectory Directory { get; } = new(
         [

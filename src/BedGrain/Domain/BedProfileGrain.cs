@@ -470,6 +470,48 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>The sequence the next event will have, minus one: where a new watcher starts.</summary>
     public long LastEventSequence => _nextEventSequence - 1;
 
+    /// <summary>
+    /// For a patient grain whose hold names a request but no code (a registration interrupted,
+    /// or in flight on another node): the code the request produced, or null after fencing the
+    /// request off, committed like any change, so that it can never produce one later. A stale
+    /// activation cannot fence: its commit conflicts and the caller retries on fresh state.
+    /// </summary>
+    public async Task<string?> ResolveRegistrationAsync(string actorOrganizationId, string requestId, CancellationToken cancellationToken)
+    {
+        var key = $"{actorOrganizationId}/{requestId}";
+        if (_idempotency.TryGetValue(key, out var record))
+        {
+            return record.Operation == "RegisterReferral" ? record.HospitalizationCode : null;
+        }
+
+        await CommitAsync(Actor.Bureau, null, [], [], [], new IdempotencyRecord(key, FencedRegistration, "", null, Now), cancellationToken).ConfigureAwait(false);
+        return null;
+    }
+
+    /// <summary>
+    /// For a patient grain: whether the referral its hold names is still active. The patient
+    /// grain only records codes a bed grain committed, so a code this activation does not know
+    /// means it is stale (another activation committed since it loaded): it is dropped like any
+    /// stale activation and the caller retries on fresh state.
+    /// </summary>
+    public async Task<bool> IsActiveAsync(string code, CancellationToken cancellationToken)
+    {
+        if (!_referrals.ContainsKey(code))
+        {
+            throw new StorageConflictException($"{_key}: {code} was committed by another activation");
+        }
+
+        if (NoShowsDue)
+        {
+            await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        return _referrals[code].Status.IsActive();
+    }
+
+    /// <summary>The idempotency record of a registration request fenced off by its patient grain.</summary>
+    internal const string FencedRegistration = "RegisterReferral:Fenced";
+
     // ---- Invariant checks (tests and the load tool's end-of-day audit) ------------------------
 
     /// <summary>Describes every broken invariant; empty when the grain is consistent.</summary>
@@ -662,6 +704,11 @@ public sealed class BedProfileGrain : IGrain
         if (!_idempotency.TryGetValue(IdempotencyKey(actor, requestId), out var record))
         {
             return null;
+        }
+
+        if (record.Operation == FencedRegistration && operation == "RegisterReferral")
+        {
+            throw DomainException.Precondition("REGISTRATION_SUPERSEDED", "Another registration of this patient for this profile was accepted meanwhile; look it up before retrying.");
         }
 
         return record.Operation == operation

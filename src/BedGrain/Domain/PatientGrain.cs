@@ -1,0 +1,141 @@
+using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
+
+namespace BedBureau.BedGrain.Domain;
+
+/// <summary>A patient grain's key: the keyed hash of the IIN (never the IIN) and a bed profile.</summary>
+public readonly record struct PatientGrainKey(string PatientKey, string ProfileCode)
+{
+    // Logs and errors show a prefix of the hash only.
+    public override string ToString() => $"{PatientKey[..Math.Min(8, PatientKey.Length)]}/{ProfileCode}";
+}
+
+/// <summary>
+/// The patient's one registration for a profile: the request that made it and, once the bed
+/// grain answered, its code. A hold without a code is a registration in flight (or interrupted):
+/// the bed grain's idempotency record of that request says whether it produced a referral.
+/// </summary>
+public sealed record PatientHoldState(BedGrainKey Grain, string ActorOrganizationId, string RequestId, string? HospitalizationCode, DateTimeOffset At);
+
+/// <summary>What a patient grain asks of the bed grains (a bed grain never calls a patient grain: no cycle, no deadlock).</summary>
+internal interface IBedGrainsForPatients
+{
+    Task<RegistrationResult> RegisterAsync(BedGrainKey grain, RegisterReferral command, CancellationToken cancellationToken);
+
+    /// <summary>The hold's code when its referral is still active, else null.</summary>
+    Task<string?> ActiveCodeAsync(PatientHoldState hold, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// One patient and one bed profile: the rule that a patient holds at most one active referral
+/// per profile across all hospitals, durable and exact across nodes. Registration goes through
+/// it: it checks its hold lazily with the bed grain (the referral may have ended since), records
+/// the request before the bed grain reserves (compare-and-set: a second activation elsewhere
+/// cannot also proceed), then records the code.
+/// </summary>
+internal sealed class PatientGrain : IGrain
+{
+    private readonly PatientGrainKey _key;
+    private readonly IPatientGrainStorage _storage;
+    private readonly TimeProvider _time;
+    private long _version;
+    private PatientHoldState? _hold;
+    private bool _stale;
+
+    private PatientGrain(PatientGrainKey key, IPatientGrainStorage storage, TimeProvider time)
+    {
+        _key = key;
+        _storage = storage;
+        _time = time;
+    }
+
+    public DateTimeOffset? NextWakeUp => null;
+
+    public PatientHoldState? Hold => _hold;
+
+    public Task WakeUpAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public static async Task<PatientGrain> ActivateAsync(PatientGrainKey key, IPatientGrainStorage storage, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var grain = new PatientGrain(key, storage, time);
+        if (await storage.LoadAsync(key, cancellationToken).ConfigureAwait(false) is { } snapshot)
+        {
+            grain._version = snapshot.Version;
+            grain._hold = snapshot.Hold;
+        }
+
+        return grain;
+    }
+
+    public async Task<RegistrationResult> RegisterAsync(BedGrainKey grain, RegisterReferral command, IBedGrainsForPatients beds, CancellationToken cancellationToken)
+    {
+        if (_stale)
+        {
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var hold = _hold;
+        var retry = hold is not null && hold.Grain == grain && hold.ActorOrganizationId == command.Actor.OrganizationId && hold.RequestId == command.RequestId;
+        if (hold is not null && !retry && await beds.ActiveCodeAsync(hold, cancellationToken).ConfigureAwait(false) is { } active)
+        {
+            // The existing code is told only to the polyclinic that holds it.
+            var message = hold.ActorOrganizationId == command.Actor.OrganizationId
+                ? $"patient_iin: the patient already holds active referral {active} for profile {_key.ProfileCode}"
+                : $"patient_iin: the patient already holds an active referral for profile {_key.ProfileCode} from another polyclinic";
+            throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
+        }
+
+        if (!retry)
+        {
+            await CommitAsync(new PatientHoldState(grain, command.Actor.OrganizationId, command.RequestId, null, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+        }
+
+        RegistrationResult result;
+        try
+        {
+            result = await beds.RegisterAsync(grain, command, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DomainException)
+        {
+            // Refused: nothing is held. Should this write fail, the hold resolves lazily to no referral.
+            await TryCommitAsync(null, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+
+        var code = result.View.Referral.HospitalizationCode;
+        if (_hold?.HospitalizationCode != code)
+        {
+            // The referral exists and is acknowledged: if recording its code fails, the hold
+            // without a code still resolves to it through the request id.
+            await TryCommitAsync(_hold! with { HospitalizationCode = code }, cancellationToken).ConfigureAwait(false);
+        }
+
+        return result;
+    }
+
+    private async Task CommitAsync(PatientHoldState? hold, CancellationToken cancellationToken)
+    {
+        await _storage.CommitAsync(_key, _version, hold, cancellationToken).ConfigureAwait(false);
+        _version++;
+        _hold = hold;
+    }
+
+    private async Task TryCommitAsync(PatientHoldState? hold, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CommitAsync(hold, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // Reload before the next registration rather than trust this activation's memory.
+            _stale = true;
+        }
+    }
+
+    private async Task ReloadAsync(CancellationToken cancellationToken)
+    {
+        var snapshot = await _storage.LoadAsync(_key, cancellationToken).ConfigureAwait(false);
+        (_version, _hold, _stale) = (snapshot?.Version ?? 0, snapshot?.Hold, false);
+    }
+}

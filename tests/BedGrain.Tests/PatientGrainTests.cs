@@ -1,0 +1,246 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+/// <summary>The one-active-referral-per-patient-and-profile rule, durable and across nodes.</summary>
+public sealed class PatientGrainTests
+{
+    private static readonly BedGrainKey DistrictCardiology = new(DistrictHospital, Cardiology);
+
+    /// <summary>Patient storage that fails the commits <see cref="FailCommit"/> selects (1-based count).</summary>
+    private sealed class FailingPatients(IPatientGrainStorage inner) : IPatientGrainStorage
+    {
+        private int _commits;
+
+        public Func<int, PatientHoldState?, bool> FailCommit { get; set; } = (_, _) => false;
+
+        public Task<PatientGrainSnapshot?> LoadAsync(PatientGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+
+        public Task CommitAsync(PatientGrainKey key, long expectedVersion, PatientHoldState? hold, CancellationToken cancellationToken) =>
+            FailCommit(Interlocked.Increment(ref _commits), hold)
+                ? Task.FromException(new IOException("database unreachable"))
+                : inner.CommitAsync(key, expectedVersion, hold, cancellationToken);
+    }
+
+    private static async Task<(TestWorld A, TestWorld B)> TwoNodes(IPatientGrainStorage? patients = null)
+    {
+        var storage = new InMemoryBedGrainStorage();
+        patients ??= new InMemoryPatientGrainStorage();
+        var a = new TestWorld(storage, patients: patients);
+        var b = new TestWorld(storage, a.Time, patients: patients);
+        await a.OpenCalendarAsync(CityCardiology, 5);
+        await a.OpenCalendarAsync(DistrictCardiology, 5);
+        return (a, b);
+    }
+
+    [Fact]
+    public async Task A_second_node_refuses_the_patient_another_hospital_of_the_same_profile()
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        Assert.Equal(0, b.Bureau.PatientHolds.Count); // node B's process-wide holds know nothing of it
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1)));
+
+        Assert.Equal((DomainErrorKind.AlreadyExists, "patient_iin"), (error.Kind, error.Field));
+        Assert.Contains(first.View.Referral.HospitalizationCode, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Once_the_referral_ends_another_node_accepts_the_patient()
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        await a.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c1", CancellationReason.PatientRequest, "");
+
+        var second = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
+
+        Assert.Equal(ReferralStatus.Registered, second.View.Referral.Status);
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Racing_registrations_of_one_patient_on_two_nodes_leave_one_active_referral(int seed)
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var random = new Random(seed);
+        var attempts = Enumerable.Range(0, 40).Select(i => (Node: random.Next(2) == 0 ? a : b, Grain: random.Next(2) == 0 ? CityCardiology : DistrictCardiology, Index: i)).ToArray();
+
+        var outcomes = await Task.WhenAll(attempts.Select(attempt => Task.Run(async () =>
+        {
+            try
+            {
+                return (await attempt.Node.RegisterAsync(attempt.Grain, iin, attempt.Node.Today.AddDays(1), requestId: $"race-{attempt.Index}")).View.Referral.HospitalizationCode;
+            }
+            catch (DomainException ex) when (ex.Kind == DomainErrorKind.AlreadyExists || ex.Reason == "REGISTRATION_SUPERSEDED")
+            {
+                return null;
+            }
+            catch (StorageConflictException)
+            {
+                return null;
+            }
+        })));
+
+        var accepted = Assert.Single(outcomes, o => o is not null);
+        var store = (InMemoryBedGrainStorage)a.Storage;
+        var active = new[] { CityCardiology, DistrictCardiology }
+            .SelectMany(grain => store.EventsOf(grain))
+            .Where(e => e.Action == "REGISTERED")
+            .Select(e => e.HospitalizationCode)
+            .ToArray();
+        Assert.Equal([accepted!], active);
+    }
+
+    [Fact]
+    public async Task An_acknowledged_registration_whose_code_was_not_recorded_still_holds_the_patient()
+    {
+        var patients = new FailingPatients(new InMemoryPatientGrainStorage());
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+
+        // The hold is recorded, the bed grain reserves, then recording the code fails.
+        patients.FailCommit = (_, hold) => hold?.HospitalizationCode is not null;
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        patients.FailCommit = (_, _) => false;
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1)));
+
+        Assert.Equal(ReferralStatus.Registered, first.View.Referral.Status);
+        Assert.Contains(first.View.Referral.HospitalizationCode, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_registration_interrupted_before_the_bed_grain_holds_nothing()
+    {
+        var patients = new InMemoryPatientGrainStorage();
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
+
+        // As a node crashing after recording the hold and before the bed grain reserved.
+        await patients.CommitAsync(key, 0, new PatientHoldState(CityCardiology, Polyclinic, "lost", null, a.Time.GetUtcNow()), default);
+        var result = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
+
+        Assert.Equal(ReferralStatus.Registered, result.View.Referral.Status);
+        Assert.Equal(result.View.Referral.HospitalizationCode, (await patients.LoadAsync(key, default))!.Hold!.HospitalizationCode);
+    }
+
+    [Fact]
+    public async Task A_refused_registration_leaves_no_hold()
+    {
+        var patients = new InMemoryPatientGrainStorage();
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+
+        await Assert.ThrowsAsync<DomainException>(() => a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(60)));
+
+        var stored = await patients.LoadAsync(new PatientGrainKey(new TestProtector().Hash(iin), Cardiology), default);
+        Assert.Null(stored!.Hold);
+    }
+
+    [Fact]
+    public async Task The_patient_grain_never_sees_the_iin()
+    {
+        var patients = new InMemoryPatientGrainStorage();
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+
+        await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+
+        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
+        Assert.NotNull(await patients.LoadAsync(key, default));
+        Assert.DoesNotContain(iin, key.PatientKey, StringComparison.Ordinal);
+        Assert.DoesNotContain(iin, key.ToString(), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>What every patient grain storage must do; durable adapters derive from this class.</summary>
+public abstract class PatientGrainStorageContractTests
+{
+    protected abstract Task<IPatientGrainStorage> CreateStorageAsync();
+
+    private static readonly PatientGrainKey Key = new("c2f1a9", "101");
+    private static readonly PatientHoldState Hold = new(new BedGrainKey("01W9", "101"), "PC-1", "r1", null, new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.FromHours(5)));
+
+    [Fact]
+    public async Task A_patient_never_committed_loads_as_nothing()
+    {
+        var storage = await CreateStorageAsync();
+
+        Assert.Null(await storage.LoadAsync(Key, default));
+    }
+
+    [Fact]
+    public async Task Commits_load_back_with_the_next_version()
+    {
+        var storage = await CreateStorageAsync();
+
+        await storage.CommitAsync(Key, 0, Hold, default);
+        await storage.CommitAsync(Key, 1, Hold with { HospitalizationCode = "75.01W9.101.1" }, default);
+        await storage.CommitAsync(Key, 2, null, default);
+        await storage.CommitAsync(Key, 3, Hold with { RequestId = "r2" }, default);
+
+        Assert.Equal(new PatientGrainSnapshot(4, Hold with { RequestId = "r2" }), await storage.LoadAsync(Key, default));
+    }
+
+    [Fact]
+    public async Task A_stale_version_conflicts_and_writes_nothing()
+    {
+        var storage = await CreateStorageAsync();
+        await storage.CommitAsync(Key, 0, Hold, default);
+
+        await Assert.ThrowsAsync<StorageConflictException>(() => storage.CommitAsync(Key, 0, Hold with { RequestId = "other" }, default));
+        await Assert.ThrowsAsync<StorageConflictException>(() => storage.CommitAsync(Key, 5, null, default));
+
+        Assert.Equal(new PatientGrainSnapshot(1, Hold), await storage.LoadAsync(Key, default));
+    }
+
+    [Fact]
+    public async Task Of_two_racing_first_commits_exactly_one_wins()
+    {
+        var storage = await CreateStorageAsync();
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+        {
+            try
+            {
+                await storage.CommitAsync(Key, 0, Hold with { RequestId = $"r{i}" }, default);
+                return true;
+            }
+            catch (StorageConflictException)
+            {
+                return false;
+            }
+        })));
+
+        Assert.Single(results, won => won);
+    }
+}
+
+public sealed class InMemoryPatientGrainStorageTests : PatientGrainStorageContractTests
+{
+    protected override Task<IPatientGrainStorage> CreateStorageAsync() => Task.FromResult<IPatientGrainStorage>(new InMemoryPatientGrainStorage());
+}
