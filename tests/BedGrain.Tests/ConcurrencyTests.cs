@@ -62,8 +62,9 @@ public sealed class ConcurrencyTests
                 {
                     case 0 or 1:
                         var result = await world.RegisterAsync(step.Grain, AdultIin(), date, requestId: $"r{index}");
-                        registered.Add(result.View.Referral.HospitalizationCode);
+                        // Acknowledged before others may pick the code: a change they make then is recorded over it.
                         acknowledged[result.View.Referral.HospitalizationCode] = result.View.Referral.Status;
+                        registered.Add(result.View.Referral.HospitalizationCode);
                         break;
                     case 2 when code is not null:
                         Record(await world.Bureau.CancelAsync(code, Clinic, $"c{index}", CancellationReason.PatientRequest, ""));
@@ -82,9 +83,9 @@ public sealed class ConcurrencyTests
                         break;
                 }
             }
-            catch (DomainException)
+            catch (Exception ex) when (ex is DomainException or Runtime.GrainOverloadedException)
             {
-                // Refused requests change nothing; the invariants below check that.
+                // Refused and shed requests change nothing; the invariants below check that.
             }
         }
 
@@ -107,7 +108,7 @@ public sealed class ConcurrencyTests
         {
             var stored = storage.StoredReferral(HospitalizationCodes.Parse(code), code);
             Assert.NotNull(stored);
-            Assert.Equal(status.IsActive(), stored.Status.IsActive());
+            Assert.True(status.IsActive() == stored.Status.IsActive(), $"{code}: acknowledged {status}, stored {stored.Status} after {string.Join(", ", stored.History.Select(e => $"{e.Action}#{e.Sequence}"))}");
             Assert.Equal(stored.History.Count, stored.History.Select(e => e.Sequence).Distinct().Count());
             if (!status.IsActive())
             {
