@@ -40,8 +40,9 @@ internal static class GrainWorld
             profiles);
     }
 
-    public static Bureau Bureau(ReferenceDirectory directory) =>
-        new(directory, new NoOpStorage(), new PlainProtector(), new FixedTime(Now));
+    /// <param name="patients">With it, registrations go through durable patient grains (a multi-node bureau).</param>
+    public static Bureau Bureau(ReferenceDirectory directory, IPatientGrainStorage? patients = null) =>
+        new(directory, new NoOpStorage(), new PlainProtector(), new FixedTime(Now), patientStorage: patients);
 
     public static string Iin(int serial)
     {

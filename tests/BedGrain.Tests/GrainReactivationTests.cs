@@ -1,0 +1,62 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+/// <summary>Idle bed grains deactivate after the configured time and come back with the same state.</summary>
+public sealed class GrainReactivationTests
+{
+    [Fact]
+    public async Task An_idle_bed_grain_deactivates_and_reactivates_with_the_same_state()
+    {
+        await using var world = new TestWorld(runtime: new GrainRuntimeOptions { IdleTimeout = TimeSpan.FromMinutes(10) });
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        var first = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1));
+        var second = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1));
+        await world.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c", CancellationReason.PatientRequest, "");
+        var before = await world.Bureau.CallAsync(CityCardiology, world.Today, static (g, d) => Task.FromResult((g.Version, g.CalendarFrom(d), g.QueueLength)));
+
+        world.Time.Advance(TimeSpan.FromMinutes(16));
+        await WaitUntil(() => world.Bureau.Grains.ActivationCount == 0);
+
+        var view = await world.Bureau.GetForPatientAsync(second.View.Referral.HospitalizationCode, second.AccessKey);
+        var after = await world.Bureau.CallAsync(CityCardiology, world.Today, static (g, d) => Task.FromResult((g.Version, g.CalendarFrom(d), g.QueueLength)));
+        Assert.Equal(2, world.Bureau.Grains.Activations);
+        Assert.Equal((before.Version, before.QueueLength), (after.Version, after.QueueLength));
+        Assert.Equal(before.Item2, after.Item2);
+        Assert.Equal((ReferralStatus.Registered, 1), (view.Referral.Status, view.QueuePosition));
+        Assert.Equal(ReferralStatus.Cancelled, (await world.Bureau.GetAsync(first.View.Referral.HospitalizationCode)).Referral.Status);
+
+        // The sequence of codes continues; none is reused.
+        var third = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1));
+        Assert.EndsWith(".3", third.View.Referral.HospitalizationCode, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_repeated_request_after_reactivation_still_returns_the_first_result()
+    {
+        await using var world = new TestWorld(runtime: new GrainRuntimeOptions { IdleTimeout = TimeSpan.FromMinutes(10) });
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        var iin = AdultIin();
+        var first = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "once");
+
+        world.Time.Advance(TimeSpan.FromMinutes(16));
+        await WaitUntil(() => world.Bureau.Grains.ActivationCount == 0);
+        var again = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "once");
+
+        Assert.Equal((first.View.Referral.HospitalizationCode, first.AccessKey), (again.View.Referral.HospitalizationCode, again.AccessKey));
+        Assert.Equal(1, await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.QueueLength)));
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        // The idle sweep runs on the fake clock's timer callback; this only waits for it to finish.
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Yield();
+        }
+    }
+}
