@@ -11,6 +11,7 @@ namespace BedBureau.Benchmarks;
 /// dotnet run -c Release --project bench/Benchmarks -- --filter '*Grain*' --job short
 /// </summary>
 [MemoryDiagnoser]
+[GcServer(true)] // as the gateway runs (ASP.NET Core's default): reservations keep what they allocate
 public class GrainBenchmarks
 {
     private const int ParallelCalls = 10_000;

@@ -57,6 +57,7 @@ public class GrainQueueIndexBenchmarks
 /// goes through the patient's grain (two writes of its hold) before the bed grain.
 /// </summary>
 [MemoryDiagnoser]
+[GcServer(true)] // as the gateway runs (ASP.NET Core's default): reservations keep what they allocate
 public class GrainDurablePatientRuleBenchmarks
 {
     private const int ParallelCalls = 10_000;

@@ -43,6 +43,38 @@ public sealed class FreeBedIndexTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_moved_or_ended_reservation_frees_its_old_date_and_takes_the_new_one()
+    {
+        var code = (await _world.RegisterAsync(CityCardiology, AdultIin(), _world.Today.AddDays(1))).View.Referral.HospitalizationCode;
+
+        await _world.Bureau.RescheduleAsync(code, Clinic, "m", _world.Today.AddDays(4), "patient asked");
+        var afterMove = Search().Single(o => o.Hospital.Id == CityHospital);
+        await _world.Bureau.CancelAsync(code, Clinic, "c", CancellationReason.PatientRequest, "");
+        var afterCancel = Search().Single(o => o.Hospital.Id == CityHospital);
+
+        Assert.Equal((_world.Today.AddDays(1), 2), (afterMove.EarliestFreeDate, afterMove.FreeSlotsInRange));
+        Assert.Equal((_world.Today.AddDays(1), 3), (afterCancel.EarliestFreeDate, afterCancel.FreeSlotsInRange));
+    }
+
+    [Fact]
+    public async Task Slots_lowered_below_reservations_show_no_free_slot_that_day()
+    {
+        await _world.RegisterAsync(CityCardiology, AdultIin(), _world.Today.AddDays(4));
+        await _world.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "lower", [new(_world.Today.AddDays(4), 0), new(_world.Today.AddDays(1), 0)]);
+
+        Assert.Equal([DistrictHospital], Search().Select(o => o.Hospital.Id));
+    }
+
+    [Fact]
+    public void Only_the_first_results_are_returned_and_they_are_the_earliest()
+    {
+        var offers = _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, _world.Today, _world.Today.AddDays(30), null, 1));
+
+        Assert.Equal(CityHospital, Assert.Single(offers).Hospital.Id);
+        Assert.Empty(_world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, _world.Today.AddDays(5), _world.Today.AddDays(1), null, 10)));
+    }
+
+    [Fact]
     public void Region_and_date_range_filter_the_results()
     {
         Assert.Equal([DistrictHospital], Search(region: "61").Select(o => o.Hospital.Id));
