@@ -49,6 +49,24 @@ public sealed class GrainReactivationTests
         Assert.Equal(1, await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.QueueLength)));
     }
 
+    [Fact]
+    public async Task Request_ids_other_than_registrations_are_forgotten_after_the_retention()
+    {
+        await using var world = new TestWorld(options: new BedGrainOptions { IdempotencyRetention = TimeSpan.FromDays(1) });
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        var registration = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(5), requestId: "reg");
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(10, 5, 5, 0, 0, null));
+
+        world.Time.Advance(TimeSpan.FromDays(2));
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "later", new BedReport(10, 6, 4, 0, 0, null)); // a commit: forgets what expired
+        var reused = await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(10, 7, 3, 0, 0, null));
+        var retried = await world.Bureau.RegisterAsync(CityCardiology, new RegisterReferral("reg", Clinic, "000000000000", "I20.8", world.Today.AddDays(5),
+            TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "Almaty", "75"));
+
+        Assert.Equal(3, reused.Free); // treated as a new report
+        Assert.Equal(registration.View.Referral.HospitalizationCode, retried.View.Referral.HospitalizationCode); // still the first result
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         // The idle sweep runs on the fake clock's timer callback; this only waits for it to finish.

@@ -32,6 +32,7 @@ public sealed class BedProfileGrain : IGrain
     private readonly QueueIndex _queue = new();
     private readonly FreeBedIndex.Entry? _index;
     private readonly Dictionary<string, IdempotencyRecord> _idempotency = new(StringComparer.Ordinal);
+    private readonly Queue<IdempotencyRecord> _idempotencyByAge = new();
     private long _version;
     private BedCensus? _census;
     private long _nextCodeSequence = 1;
@@ -78,10 +79,12 @@ public sealed class BedProfileGrain : IGrain
                 }
             }
 
-            foreach (var record in snapshot.Idempotency)
+            foreach (var record in snapshot.Idempotency.OrderBy(r => r.CreatedAt))
             {
-                grain._idempotency[record.Key] = record;
+                grain.Remember(record);
             }
+
+            grain.ForgetExpiredRequests();
 
             if (grain._index is { } index)
             {
@@ -624,7 +627,8 @@ public sealed class BedProfileGrain : IGrain
 
         if (idempotency is not null)
         {
-            _idempotency[idempotency.Key] = idempotency;
+            Remember(idempotency);
+            ForgetExpiredRequests();
         }
 
         _nextCodeSequence = change.NextCodeSequence;
@@ -637,6 +641,31 @@ public sealed class BedProfileGrain : IGrain
 
         // The search index is kept above, day by day; a summary is built only for a host observer.
         _context.Observer?.OnCommitted(_key, change, Summary(includeHolds: false));
+    }
+
+    private void Remember(IdempotencyRecord record)
+    {
+        _idempotency[record.Key] = record;
+        _idempotencyByAge.Enqueue(record);
+    }
+
+    /// <summary>
+    /// Request ids are remembered for <see cref="BedGrainOptions.IdempotencyRetention"/>, then
+    /// forgotten (durable adapters may delete such records; loading skips them). Registrations
+    /// are kept: a patient grain resolves an interrupted hold by its request id.
+    /// </summary>
+    private void ForgetExpiredRequests()
+    {
+        var cutoff = Now - _context.Options.IdempotencyRetention;
+        while (_idempotencyByAge.TryPeek(out var oldest) && oldest.CreatedAt < cutoff)
+        {
+            _idempotencyByAge.Dequeue();
+            if (oldest.Operation is not ("RegisterReferral" or FencedRegistration) &&
+                _idempotency.TryGetValue(oldest.Key, out var current) && ReferenceEquals(current, oldest))
+            {
+                _idempotency.Remove(oldest.Key);
+            }
+        }
     }
 
     /// <summary>Brings the search index's count of free slots on a date up to date.</summary>
