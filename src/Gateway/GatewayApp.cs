@@ -4,6 +4,7 @@ using BedBureau.Gateway.Grpc;
 using BedBureau.Gateway.Security;
 using BedBureau.Gateway.Storage;
 using BedBureau.GrpcServer;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using ServiceDescriptor = Google.Protobuf.Reflection.ServiceDescriptor;
 
 namespace BedBureau.Gateway;
@@ -32,7 +33,7 @@ public static class GatewayApp
             builder.Configuration.GetSection("Grpc").Bind(options);
             options.MapException = ErrorMapping.Map;
         });
-        services.AddSingleton(TimeProvider.System);
+        services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
         services.AddSingleton<StorageMetrics>();
         services.AddSingleton<ReferralEventHub>();

@@ -62,7 +62,7 @@ public sealed class ServerCallContext
     internal bool ResponseCompressed { get; private set; }
 
     /// <summary>Sends the response headers now, with custom metadata. At most once, before any message.</summary>
-    public Task WriteResponseHeadersAsync(Metadata headers)
+    public async Task WriteResponseHeadersAsync(Metadata headers)
     {
         if (ResponseHeadersSent)
         {
@@ -76,7 +76,10 @@ public sealed class ServerCallContext
         }
 
         PrepareResponseHeaders();
-        return HttpContext.Response.StartAsync(CancellationToken);
+
+        // Kestrel's StartAsync only buffers the headers: flush so the client sees them now.
+        await HttpContext.Response.StartAsync(CancellationToken).ConfigureAwait(false);
+        await HttpContext.Response.BodyWriter.FlushAsync(CancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Sets content-type and the encoding; called once before the first byte of the body.</summary>

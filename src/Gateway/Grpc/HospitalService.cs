@@ -115,8 +115,10 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
             ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", "hospital_id: the caller's hospital is not in the directory");
         var cursor = ResumeToken.Parse(request.ResumeToken);
 
-        // Subscribe before reading the past, so nothing committed in between is missed.
+        // Subscribe before reading the past, so nothing committed in between is missed; the
+        // headers then tell the client the stream is live.
         using var subscription = events.SubscribeHospital(hospital.Id);
+        await context.WriteResponseHeadersAsync([]);
         foreach (var profile in hospital.ProfileCodes.Order(StringComparer.Ordinal))
         {
             var key = new BedGrainKey(hospital.Id, profile);

@@ -17,6 +17,7 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
         var key = HospitalizationCodes.Parse(request.HospitalizationCode);
         var next = events.NextChange(key);
         var current = await LookUpAsync(request.HospitalizationCode, request.AccessKey, context);
+        await context.WriteResponseHeadersAsync([]);
         await responseStream.WriteAsync(new WatchQueueStatusResponse { Status = current });
         while (!context.CancellationToken.IsCancellationRequested)
         {

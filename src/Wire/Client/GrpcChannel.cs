@@ -67,22 +67,14 @@ public sealed class GrpcChannel : IDisposable
         return response;
     }
 
-    public async Task<ServerStreamingCall<TResponse>> ServerStreamingAsync<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
+    /// <summary>Starts a server-streaming call; read ResponseStream (headers and messages arrive as the server sends them).</summary>
+    public ServerStreamingCall<TResponse> ServerStreaming<TRequest, TResponse>(Method<TRequest, TResponse> method, TRequest request, CallOptions options = default)
         where TRequest : class, IMessage<TRequest>
         where TResponse : class, IMessage<TResponse>
     {
         var call = new ClientCall<TResponse>(this, options);
-        try
-        {
-            await call.StartAsync(method.FullName, new ByteArrayContent(MessageFraming.ToFramedBytes(request, options.CompressRequest))).ConfigureAwait(false);
-        }
-        catch
-        {
-            call.Dispose();
-            throw;
-        }
-
-        return new ServerStreamingCall<TResponse>(call);
+        var started = call.StartAsync(method.FullName, new ByteArrayContent(MessageFraming.ToFramedBytes(request, options.CompressRequest)));
+        return new ServerStreamingCall<TResponse>(call, started);
     }
 
     /// <summary>Starts a client- or bidirectional-streaming call; send with RequestStream, then read.</summary>

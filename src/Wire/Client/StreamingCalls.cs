@@ -8,16 +8,23 @@ public sealed class ServerStreamingCall<TResponse> : IDisposable
     where TResponse : class, IMessage<TResponse>
 {
     private readonly ClientCall<TResponse> _call;
+    private readonly Task _started;
 
-    internal ServerStreamingCall(ClientCall<TResponse> call)
+    internal ServerStreamingCall(ClientCall<TResponse> call, Task started)
     {
         _call = call;
-        ResponseStream = new ResponseStreamReader<TResponse>(call, Task.CompletedTask);
+        _started = started;
+        ResponseStream = new ResponseStreamReader<TResponse>(call, started);
     }
 
     public IAsyncStreamReader<TResponse> ResponseStream { get; }
 
-    public Metadata ResponseHeaders => _call.ResponseHeaders;
+    /// <summary>The response headers, once the server has sent them (a non-OK Trailers-Only status throws here).</summary>
+    public async Task<Metadata> ResponseHeadersAsync()
+    {
+        await _started.ConfigureAwait(false);
+        return _call.ResponseHeaders;
+    }
 
     public Metadata Trailers => _call.Trailers;
 
