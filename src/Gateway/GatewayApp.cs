@@ -41,11 +41,15 @@ public static class GatewayApp
         services.AddSingleton<IOrganizationStore, BureauOrganizations>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<CallerResolver>();
+        services.AddSingleton<AuditTrail>();
         services.AddSingleton(sp => new PatientRateLimiter(sp.GetRequiredService<TimeProvider>(),
             builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30)));
         services.AddHostedService<StorageHealthMonitor>();
 
         var app = builder.Build();
+        app.UseRouting();
+        var audit = app.Services.GetRequiredService<AuditTrail>();
+        app.Use((context, next) => audit.InvokeAsync(context, next));
         app.MapGrpcService<HospitalService>(ContractServices[0]);
         app.MapGrpcService<ReferralService>(ContractServices[1]);
         app.MapGrpcService<PatientService>(ContractServices[2]);

@@ -13,7 +13,9 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 {
     public async Task<ReportBedsResponse> ReportBeds(ReportBedsRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalId, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        AuditEntry.Retarget(context, actor.OrganizationId);
         if (request.Reports.Count is 0 or > 500)
         {
             throw DomainException.Invalid("reports", "OUT_OF_RANGE", "must have 1 to 500 reports");
@@ -51,7 +53,9 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
     public async Task<SetAdmissionCapacityResponse> SetAdmissionCapacity(SetAdmissionCapacityRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, $"{request.HospitalId}/{request.BedProfileCode}", request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
+        AuditEntry.Retarget(context, $"{actor.OrganizationId}/{request.BedProfileCode}");
         var key = new BedGrainKey(actor.OrganizationId, Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
         var days = request.Days.Select((d, i) => new CalendarSlots(ContractMapping.ToDate(d.Date, $"days[{i}].date"), d.Slots)).ToArray();
         var calendar = await host.Bureau.SetAdmissionCapacityAsync(key, actor, request.RequestId, days, context.CancellationToken);
@@ -83,6 +87,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
     public async Task<ScheduleReferralResponse> ScheduleReferral(ScheduleReferralRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, "");
         var view = await host.Bureau.ScheduleAsync(request.HospitalizationCode, actor, request.RequestId,
             ContractMapping.ToOptionalDate(request.PlannedDate, "planned_date"), ReferralService.Limit(request.Reason, "reason"), context.CancellationToken);
@@ -91,6 +96,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
     public async Task<AdmitPatientResponse> AdmitPatient(AdmitPatientRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, "");
         var view = await host.Bureau.AdmitAsync(request.HospitalizationCode, actor, request.RequestId, ContractMapping.ToInstant(request.AdmittedAt, "admitted_at"), context.CancellationToken);
         return new AdmitPatientResponse { Referral = WithIin(view) };
@@ -98,6 +104,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
     public async Task<RefusePatientResponse> RefusePatient(RefusePatientRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, "");
         var view = await host.Bureau.RefuseAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.RefusalReason)request.Reason,
             ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken);

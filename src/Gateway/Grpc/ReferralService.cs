@@ -21,6 +21,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
 
     public async Task<RegisterReferralResponse> RegisterReferral(RegisterReferralRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, $"{request.HospitalId}/{request.BedProfileCode}", request.RequestId);
         var actor = await callers.RequirePolyclinicAsync(context);
         var key = new BedGrainKey(Identifiers.RequireCode(request.HospitalId, "hospital_id"), Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
         if (request.Purpose == Contract.V1.TreatmentPurpose.Unspecified)
@@ -36,6 +37,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
         var result = await host.Bureau.RegisterAsync(key, new RegisterReferral(
             request.RequestId, actor, request.PatientIin, request.Icd10Code, ContractMapping.ToDate(request.PlannedDate, "planned_date"),
             (Domain.TreatmentPurpose)request.Purpose, (Domain.FinanceSource)request.FinanceSource, request.PatientLocality, request.PatientRegionCode), context.CancellationToken);
+        AuditEntry.Retarget(context, result.View.Referral.HospitalizationCode);
         return new RegisterReferralResponse
         {
             HospitalizationCode = result.View.Referral.HospitalizationCode,
@@ -67,6 +69,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
 
     public async Task<CancelReferralResponse> CancelReferral(CancelReferralRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequirePolyclinicAsync(context);
         var view = await host.Bureau.CancelAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.CancellationReason)request.Reason, Limit(request.ReasonText, "reason_text"), context.CancellationToken);
         return new CancelReferralResponse { Referral = ContractMapping.ToProto(view, host.Protector.Unprotect(view.Referral.ProtectedPatientIin)) };
@@ -74,6 +77,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
 
     public async Task<RescheduleReferralResponse> RescheduleReferral(RescheduleReferralRequest request, ServerCallContext context)
     {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequirePolyclinicAsync(context);
         var view = await host.Bureau.RescheduleAsync(request.HospitalizationCode, actor, request.RequestId,
             ContractMapping.ToDate(request.PlannedDate, "planned_date"), Limit(request.Reason, "reason"), context.CancellationToken);

@@ -10,6 +10,7 @@ public sealed class CallerResolver(Authenticator authenticator)
     public async ValueTask<Caller> RequireAsync(ServerCallContext context, params OrganizationKind[] kinds)
     {
         var caller = await authenticator.AuthenticateAsync(context.HttpContext.Request.Headers.Authorization.ToString(), context.CancellationToken).ConfigureAwait(false);
+        Grpc.AuditEntry.Authenticated(context.HttpContext, caller.OrganizationId);
         if (!kinds.Contains(caller.Kind))
         {
             throw new RpcException(StatusCode.PermissionDenied, $"[WRONG_ORGANIZATION_KIND] {caller.Kind} organisations may not call {context.Method}.");

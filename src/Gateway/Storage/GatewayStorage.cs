@@ -23,6 +23,7 @@ public sealed class GatewayStorage : IAsyncDisposable
         Organizations = postgres is not null ? new PostgresOrganizationStore(postgres) : new SqliteOrganizationStore(sqlite!);
         Directory = new DirectoryStore(Open);
         Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics);
+        Audit = new AuditLog(Open, Dialect, options.Writers);
     }
 
     public Func<CancellationToken, ValueTask<DbConnection>> Open { get; }
@@ -34,6 +35,8 @@ public sealed class GatewayStorage : IAsyncDisposable
     public DirectoryStore Directory { get; }
 
     public SqlBedGrainStorage Grains { get; }
+
+    public AuditLog Audit { get; }
 
     public string Description => _postgres is not null
         ? $"PostgreSQL {_postgres.DataSource.ConnectionString.Split(';').FirstOrDefault(p => p.StartsWith("Host", StringComparison.OrdinalIgnoreCase))}"
@@ -77,6 +80,7 @@ public sealed class GatewayStorage : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Grains.DisposeAsync().ConfigureAwait(false);
+        await Audit.DisposeAsync().ConfigureAwait(false);
         if (_postgres is not null)
         {
             await _postgres.DisposeAsync().ConfigureAwait(false);

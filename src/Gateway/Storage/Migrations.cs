@@ -194,5 +194,16 @@ public static class Migrations
                     profile_code TEXT NOT NULL,
                     PRIMARY KEY (hospital_id, profile_code));
                 """),
+        new(5, "audit: failure reasons, filters by action and time",
+            Postgres: """
+                ALTER TABLE audit_records ADD COLUMN reason text NOT NULL DEFAULT '';
+                CREATE INDEX audit_records_action ON audit_records (action, id);
+                CREATE INDEX audit_records_time ON audit_records (occurred_at, id);
+                """,
+            Sqlite: """
+                ALTER TABLE audit_records ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+                CREATE INDEX audit_records_action ON audit_records (action, id);
+                CREATE INDEX audit_records_time ON audit_records (occurred_at, id);
+                """),
     ];
 }

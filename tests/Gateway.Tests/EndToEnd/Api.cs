@@ -12,6 +12,7 @@ internal static class Api
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Referrals = ReferralReflection.Descriptor.Services[0];
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Patients = PatientReflection.Descriptor.Services[0];
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Directory = DirectoryReflection.Descriptor.Services[0];
+    private static readonly Google.Protobuf.Reflection.ServiceDescriptor Audit = AuditReflection.Descriptor.Services[0];
 
     public static readonly Method<ReportBedsRequest, ReportBedsResponse> ReportBeds = Method<ReportBedsRequest, ReportBedsResponse>(Hospitals, "ReportBeds");
     public static readonly Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse> SetAdmissionCapacity = Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse>(Hospitals, "SetAdmissionCapacity");
@@ -29,6 +30,9 @@ internal static class Api
     public static readonly Method<GetQueueStatusRequest, GetQueueStatusResponse> QueueStatus = Method<GetQueueStatusRequest, GetQueueStatusResponse>(Patients, "GetQueueStatus");
     public static readonly Method<WatchQueueStatusRequest, WatchQueueStatusResponse> WatchQueueStatus = Method<WatchQueueStatusRequest, WatchQueueStatusResponse>(Patients, "WatchQueueStatus");
     public static readonly Method<GetHospitalRequest, GetHospitalResponse> GetHospital = Method<GetHospitalRequest, GetHospitalResponse>(Directory, "GetHospital");
+    public static readonly Method<ListHospitalsRequest, ListHospitalsResponse> ListHospitals = Method<ListHospitalsRequest, ListHospitalsResponse>(Directory, "ListHospitals");
+    public static readonly Method<ListBedProfilesRequest, ListBedProfilesResponse> ListBedProfiles = Method<ListBedProfilesRequest, ListBedProfilesResponse>(Directory, "ListBedProfiles");
+    public static readonly Method<ListAuditRecordsRequest, ListAuditRecordsResponse> ListAudit = Method<ListAuditRecordsRequest, ListAuditRecordsResponse>(Audit, "ListAuditRecords");
     public static readonly Method<ListRegionsRequest, ListRegionsResponse> ListRegions = Method<ListRegionsRequest, ListRegionsResponse>(Directory, "ListRegions");
     public static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthCheck = Method<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0], "Check");
 }

@@ -1,0 +1,133 @@
+using BedBureau.Gateway.Storage;
+using BedBureau.GrpcServer;
+using BedBureau.Wire;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace BedBureau.Gateway.Grpc;
+
+/// <summary>What a mutating call says about itself for its audit record; filled as the call goes.</summary>
+internal sealed class AuditEntry
+{
+    public string Actor { get; set; } = "";
+
+    public string Target { get; set; } = "";
+
+    public string RequestId { get; set; } = "";
+
+    /// <summary>Notes the call's target and request id (first thing a mutating method does, before authentication).</summary>
+    public static void Describe(ServerCallContext context, string target, string requestId)
+    {
+        if (context.HttpContext.Features.Get<AuditEntry>() is { } entry)
+        {
+            entry.Target = target;
+            entry.RequestId = requestId;
+        }
+    }
+
+    /// <summary>Names a target learnt only on success (the code of a new referral).</summary>
+    public static void Retarget(ServerCallContext context, string target)
+    {
+        if (context.HttpContext.Features.Get<AuditEntry>() is { } entry)
+        {
+            entry.Target = target;
+        }
+    }
+
+    public static void Authenticated(HttpContext context, string organizationId)
+    {
+        if (context.Features.Get<AuditEntry>() is { } entry)
+        {
+            entry.Actor = organizationId;
+        }
+    }
+}
+
+/// <summary>
+/// Appends an audit record for every call of a mutating RPC, whatever its outcome (refusals
+/// and failures included). The record is written after the change committed and before the
+/// call's status is sent: a client sees success only once the record is durable. Should the
+/// audit write fail, the call ends UNAVAILABLE, and the client's retry with the same
+/// request_id (an idempotent replay) writes it then. The change itself and its referral event
+/// (actor, time, reason) commit together in the grain's transaction; the audit record follows
+/// in its own group-committed transaction, so a crash between the two can lose an audit record
+/// but never the event.
+/// </summary>
+internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILogger<AuditTrail> logger)
+{
+    /// <summary>The contract's RPCs that change something.</summary>
+    public static readonly IReadOnlySet<string> Mutations = new HashSet<string>(StringComparer.Ordinal)
+    {
+        "bedbureau.v1.HospitalService/ReportBeds",
+        "bedbureau.v1.HospitalService/SetAdmissionCapacity",
+        "bedbureau.v1.HospitalService/ScheduleReferral",
+        "bedbureau.v1.HospitalService/AdmitPatient",
+        "bedbureau.v1.HospitalService/RefusePatient",
+        "bedbureau.v1.ReferralService/RegisterReferral",
+        "bedbureau.v1.ReferralService/CancelReferral",
+        "bedbureau.v1.ReferralService/RescheduleReferral",
+    };
+
+    public async Task InvokeAsync(HttpContext context, RequestDelegate next)
+    {
+        var method = context.GetEndpoint()?.Metadata.GetMetadata<GrpcMethodMetadata>()?.Method;
+        var action = method is null ? null : $"{method.Service.FullName}/{method.Name}";
+        if (action is null || !Mutations.Contains(action))
+        {
+            await next(context).ConfigureAwait(false);
+            return;
+        }
+
+        var entry = new AuditEntry();
+        context.Features.Set(entry);
+        await next(context).ConfigureAwait(false);
+        if (context.RequestAborted.IsCancellationRequested && !context.Response.HasStarted)
+        {
+            // The client went away; whatever committed carries its referral event.
+            return;
+        }
+
+        var trailers = context.Features.Get<IHttpResponseTrailersFeature>()?.Trailers;
+        var code = context.Response.Headers[GrpcProtocol.StatusHeader].ToString() is { Length: > 0 } header ? header : trailers?[GrpcProtocol.StatusHeader].ToString() ?? "";
+        var message = context.Response.Headers[GrpcProtocol.MessageHeader].ToString() is { Length: > 0 } m ? m : trailers?[GrpcProtocol.MessageHeader].ToString() ?? "";
+        var status = int.TryParse(code, out var number) ? (StatusCode)number : StatusCode.Unknown;
+        var record = new AuditRecord(0, entry.Actor, action, entry.Target, time.GetUtcNow(), entry.RequestId,
+            status == StatusCode.OK ? "OK" : StatusName(status), Reason(PercentEncoding.Decode(message)));
+        try
+        {
+            await host.Storage.Audit.AppendAsync(record, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (StorageUnavailableException ex)
+        {
+            LogAuditFailed(logger, action, ex);
+            const string unavailable = "[AUDIT_UNAVAILABLE] The change could not be recorded in the audit trail; retry with the same request_id.";
+            if (context.Response.HasStarted && trailers is not null)
+            {
+                trailers[GrpcProtocol.StatusHeader] = ((int)StatusCode.Unavailable).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                trailers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable);
+            }
+            else
+            {
+                context.Response.Headers[GrpcProtocol.StatusHeader] = ((int)StatusCode.Unavailable).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                context.Response.Headers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable);
+            }
+        }
+    }
+
+    /// <summary>statuscodes.md names: PERMISSION_DENIED, not PermissionDenied.</summary>
+    internal static string StatusName(StatusCode code) =>
+        string.Concat(code.ToString().Select((c, i) => i > 0 && char.IsUpper(c) ? $"_{c}" : $"{char.ToUpperInvariant(c)}"));
+
+    /// <summary>"[REASON] field: why" gives REASON; other messages give nothing (their text is not kept).</summary>
+    private static string Reason(string message)
+    {
+        if (message.StartsWith('[') && message.IndexOf(']', StringComparison.Ordinal) is > 1 and < 64 and var end)
+        {
+            return message[1..end];
+        }
+
+        return "";
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "The audit record of {Action} could not be written")]
+    private static partial void LogAuditFailed(ILogger logger, string action, Exception exception);
+}

@@ -1,0 +1,152 @@
+using System.Data.Common;
+using System.Text.RegularExpressions;
+
+namespace BedBureau.Gateway.Storage;
+
+/// <summary>One entry of the append-only audit trail: who did what to what, when, and how it ended.</summary>
+/// <param name="ActorOrganizationId">The authenticated organisation; empty when the caller was not authenticated.</param>
+/// <param name="Action">The RPC's full name ("bedbureau.v1.ReferralService/CancelReferral") or an admin action ("admin/RevokeKey").</param>
+/// <param name="Target">A hospitalization code, hospital id, "hospital/profile", organisation or key id.</param>
+/// <param name="Outcome">"OK" or the gRPC status code name.</param>
+/// <param name="Reason">The machine-readable reason of a failure ("NOT_YOUR_HOSPITAL"), else empty.</param>
+public sealed record AuditRecord(
+    long Id,
+    string ActorOrganizationId,
+    string Action,
+    string Target,
+    DateTimeOffset OccurredAt,
+    string RequestId,
+    string Outcome,
+    string Reason);
+
+/// <summary>What an admin asks of the trail: optional filters, keyset paging by id.</summary>
+public sealed record AuditQuery(string? ActorOrganizationId, string? Action, string? Target, DateTimeOffset? From, DateTimeOffset? To, long AfterId, int Limit);
+
+/// <summary>
+/// The audit trail in the audit_records table. Appends are group-committed (one transaction and
+/// one fsync for many calls); a caller's append returns only once its record is durable.
+/// Records never hold an IIN: any run of 12 digits in a caller-chosen text is masked.
+/// </summary>
+public sealed partial class AuditLog : IAsyncDisposable
+{
+    private const int MaxText = 200;
+    private readonly Func<CancellationToken, ValueTask<DbConnection>> _open;
+    private readonly SqlDialect _dialect;
+    private readonly GroupCommitter<AuditRecord, bool> _committer;
+
+    public AuditLog(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, int writers)
+    {
+        _open = open;
+        _dialect = dialect;
+        _committer = new GroupCommitter<AuditRecord, bool>(CommitBatchAsync, maxBatchSize: 256, writers, queueCapacity: 20_000);
+    }
+
+    public Task AppendAsync(AuditRecord record, CancellationToken cancellationToken = default) =>
+        _committer.CommitAsync(record with
+        {
+            Target = Mask(record.Target),
+            RequestId = Mask(record.RequestId),
+            Reason = Mask(record.Reason),
+            ActorOrganizationId = Clip(record.ActorOrganizationId),
+        }, cancellationToken);
+
+    /// <summary>IINs (and BINs) are 12 digits: such a run never reaches the trail, whatever a caller sends.</summary>
+    internal static string Mask(string text) => TwelveDigits().Replace(Clip(text), "############");
+
+    private static string Clip(string text) => text.Length <= MaxText ? text : text[..MaxText];
+
+    [GeneratedRegex(@"\d{12}")]
+    private static partial Regex TwelveDigits();
+
+    private async Task<bool[]> CommitBatchAsync(IReadOnlyList<AuditRecord> records, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var record in records)
+        {
+            await using var command = connection.CreateCommand();
+            command.Transaction = transaction;
+            command.CommandText = """
+                INSERT INTO audit_records (actor_organization_id, action, target, occurred_at, request_id, outcome, reason)
+                VALUES (@actor, @action, @target, @at, @request, @outcome, @reason)
+                """;
+            Add(command, "actor", record.ActorOrganizationId);
+            Add(command, "action", record.Action);
+            Add(command, "target", record.Target);
+            Add(command, "at", Instant(record.OccurredAt));
+            Add(command, "request", record.RequestId);
+            Add(command, "outcome", record.Outcome);
+            Add(command, "reason", record.Reason);
+            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return new bool[records.Count];
+    }
+
+    public async Task<IReadOnlyList<AuditRecord>> ListAsync(AuditQuery query, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        var where = new List<string> { "id > @after" };
+        Add(command, "after", query.AfterId);
+        if (!string.IsNullOrEmpty(query.ActorOrganizationId))
+        {
+            where.Add("actor_organization_id = @actor");
+            Add(command, "actor", query.ActorOrganizationId);
+        }
+
+        if (!string.IsNullOrEmpty(query.Action))
+        {
+            where.Add("action = @action");
+            Add(command, "action", query.Action);
+        }
+
+        if (!string.IsNullOrEmpty(query.Target))
+        {
+            where.Add("target = @target");
+            Add(command, "target", query.Target);
+        }
+
+        if (query.From is { } from)
+        {
+            where.Add("occurred_at >= @from");
+            Add(command, "from", Instant(from));
+        }
+
+        if (query.To is { } to)
+        {
+            where.Add("occurred_at < @to");
+            Add(command, "to", Instant(to));
+        }
+
+        command.CommandText = $"""
+            SELECT id, actor_organization_id, action, target, occurred_at, request_id, outcome, reason
+            FROM audit_records WHERE {string.Join(" AND ", where)} ORDER BY id LIMIT {query.Limit}
+            """;
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var records = new List<AuditRecord>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var at = _dialect == SqlDialect.Postgres
+                ? reader.GetFieldValue<DateTimeOffset>(4)
+                : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4));
+            records.Add(new AuditRecord(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), at,
+                reader.GetString(5), reader.GetString(6), reader.GetString(7)));
+        }
+
+        return records;
+    }
+
+    private object Instant(DateTimeOffset at) => _dialect == SqlDialect.Postgres ? at.ToUniversalTime() : at.ToUnixTimeMilliseconds();
+
+    private static void Add(DbCommand command, string name, object value)
+    {
+        var parameter = command.CreateParameter();
+        parameter.ParameterName = "@" + name;
+        parameter.Value = value;
+        command.Parameters.Add(parameter);
+    }
+
+    public ValueTask DisposeAsync() => _committer.DisposeAsync();
+}

@@ -1,0 +1,45 @@
+using BedBureau.Contract.V1;
+using BedBureau.Gateway.ReferenceData;
+using BedBureau.Gateway.Sample;
+using static BedBureau.Gateway.Tests.EndToEnd.GatewayFixture;
+
+namespace BedBureau.Gateway.Tests.EndToEnd;
+
+/// <summary>Referrals made over the wire for tests that need one to act on.</summary>
+internal static class Scenario
+{
+    private static int _serial = 100_000;
+
+    /// <summary>A profile a demo hospital offers, with a valid IIN of the right age for it.</summary>
+    public static async Task<(string Hospital, string Profile, string Iin)> TargetAsync(GatewayFixture gateway, int hospitalIndex = 0)
+    {
+        var hospital = gateway.Hospital(hospitalIndex).organization_id;
+        var info = await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = hospital });
+        var profile = info.Hospital.BedProfileCodes[0];
+        var child = ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild;
+        var iin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7919), gateway.Today.AddDays(10), child);
+        return (hospital, profile, iin);
+    }
+
+    public static RegisterReferralRequest Registration(GatewayFixture gateway, string hospital, string profile, string iin, int inDays = 2) => new()
+    {
+        RequestId = Guid.NewGuid().ToString(),
+        PatientIin = iin,
+        Icd10Code = "I20.8",
+        BedProfileCode = profile,
+        HospitalId = hospital,
+        PlannedDate = Date(gateway.Today.AddDays(inDays)),
+        Purpose = TreatmentPurpose.Surgical,
+        FinanceSource = FinanceSource.GuaranteedVolume,
+        PatientRegionCode = "75",
+        PatientLocality = "Almaty",
+    };
+
+    /// <summary>A new referral to the given demo hospital by the given demo polyclinic.</summary>
+    public static async Task<RegisterReferralResponse> RegisterAsync(GatewayFixture gateway, int hospitalIndex = 0, int polyclinicIndex = 0)
+    {
+        var (hospital, profile, iin) = await TargetAsync(gateway, hospitalIndex);
+        using var polyclinic = gateway.ChannelFor(gateway.Polyclinic(polyclinicIndex));
+        return await polyclinic.UnaryAsync(Api.Register, Registration(gateway, hospital, profile, iin));
+    }
+}

@@ -1,0 +1,69 @@
+using BedBureau.Gateway.Storage;
+
+namespace BedBureau.Gateway.Tests.Storage;
+
+/// <summary>The audit log on both databases: appends are durable, filters and keyset paging work, IINs are masked.</summary>
+public abstract class AuditLogTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 4, 0, 0, TimeSpan.Zero);
+
+    protected abstract Task<(AuditLog Log, Func<Task<AuditLog>> Reopen)> CreateAsync();
+
+    [Fact]
+    public async Task Appended_records_are_read_back_after_reopening_filtered_and_paged()
+    {
+        var (log, reopen) = await CreateAsync();
+        await Task.WhenAll(Enumerable.Range(0, 30).Select(i => log.AppendAsync(new AuditRecord(0, i % 2 == 0 ? "H1" : "P1",
+            i % 3 == 0 ? "a/Admit" : "a/Cancel", $"code-{i}", T0.AddMinutes(i), $"req-{i}", "OK", ""))));
+        await log.DisposeAsync();
+        var reopened = await reopen();
+
+        var all = await reopened.ListAsync(new AuditQuery(null, null, null, null, null, 0, 100), default);
+        Assert.Equal(30, all.Count);
+        Assert.Equal(all.Select(r => r.Id).Order(), all.Select(r => r.Id));
+        var byActorAndAction = await reopened.ListAsync(new AuditQuery("H1", "a/Admit", null, null, null, 0, 100), default);
+        Assert.Equal([0, 6, 12, 18, 24], byActorAndAction.Select(r => int.Parse(r.Target[5..], System.Globalization.CultureInfo.InvariantCulture)).Order());
+        var window = await reopened.ListAsync(new AuditQuery(null, null, null, T0.AddMinutes(10), T0.AddMinutes(20), 0, 100), default);
+        Assert.Equal(10, window.Count);
+        Assert.All(window, r => Assert.InRange(r.OccurredAt, T0.AddMinutes(10), T0.AddMinutes(19)));
+        var firstPage = await reopened.ListAsync(new AuditQuery(null, null, null, null, null, 0, 7), default);
+        var secondPage = await reopened.ListAsync(new AuditQuery(null, null, null, null, null, firstPage[^1].Id, 7), default);
+        Assert.Equal(all.Skip(7).Take(7).Select(r => r.Id), secondPage.Select(r => r.Id));
+        await reopened.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Twelve_digit_runs_never_reach_the_trail()
+    {
+        var (log, _) = await CreateAsync();
+        await log.AppendAsync(new AuditRecord(0, "P1", "a/Register", "880101300123", T0, "x-880101300123-y", "INVALID_ARGUMENT", "BAD 880101300123"));
+
+        var record = Assert.Single(await log.ListAsync(new AuditQuery(null, null, null, null, null, 0, 10), default));
+        Assert.DoesNotContain("880101300123", $"{record.Target}{record.RequestId}{record.Reason}", StringComparison.Ordinal);
+        Assert.Equal("x-############-y", record.RequestId);
+        await log.DisposeAsync();
+    }
+}
+
+public sealed class SqliteAuditLogTests : AuditLogTests
+{
+    protected override async Task<(AuditLog, Func<Task<AuditLog>>)> CreateAsync()
+    {
+        var database = new SqliteDatabase(TestDatabases.NewSqlitePath());
+        await database.MigrateAsync(default);
+        AuditLog Open() => new(async ct => await database.OpenAsync(ct), SqlDialect.Sqlite, writers: 1);
+        return (Open(), () => Task.FromResult(Open()));
+    }
+}
+
+public sealed class PostgresAuditLogTests : AuditLogTests
+{
+    protected override async Task<(AuditLog, Func<Task<AuditLog>>)> CreateAsync()
+    {
+        var connectionString = await TestDatabases.CreatePostgresDatabaseAsync();
+        var database = PostgresDatabase.Create(connectionString);
+        await database.MigrateAsync(default);
+        AuditLog Open() => new(async ct => await database.OpenAsync(ct), SqlDialect.Postgres, writers: 2);
+        return (Open(), () => Task.FromResult(Open()));
+    }
+}
