@@ -33,7 +33,9 @@ public sealed partial class BureauHost(
 
     public IReadOnlyDictionary<string, HospitalRecord> Hospitals { get; private set; } = new Dictionary<string, HospitalRecord>();
 
-    public string DataDirectory => Path.GetFullPath(configuration["Storage:DataDirectory"] ?? "data");
+    public string DataDirectory => GatewayStorage.DataDirectoryOf(configuration);
+
+    public string DemoKeysFile => Path.Combine(DataDirectory, "demo-keys.json");
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
@@ -131,7 +133,7 @@ public sealed partial class BureauHost(
             keys.Add(new { organization_id = organization.Id, kind = organization.Kind.ToString().ToUpperInvariant(), name = organization.Name, key = key.ToString() });
         }
 
-        await File.WriteAllTextAsync(Path.Combine(DataDirectory, "demo-keys.json"), JsonSerializer.Serialize(keys, new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
+        await File.WriteAllTextAsync(DemoKeysFile, JsonSerializer.Serialize(keys, new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
 
         // Calendars and censuses through the grains, many at once so group commit batches them.
         var work = new List<Func<Task>>();
@@ -173,7 +175,7 @@ public sealed partial class BureauHost(
         }
 
         await RunAllAsync(work, 256).ConfigureAwait(false);
-        LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, registered, Path.Combine(DataDirectory, "demo-keys.json"));
+        LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, registered, DemoKeysFile);
     }
 
     private static string ValidBin(string candidate)

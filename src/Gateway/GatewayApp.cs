@@ -62,6 +62,20 @@ public static class GatewayApp
         return app;
     }
 
+    /// <summary>Tells whoever started the service where it listens, where its data and the demo keys are.</summary>
+    public static void PrintWhereToFind(WebApplication app, TextWriter output)
+    {
+        var host = app.Services.GetRequiredService<BureauHost>();
+        var configuration = app.Configuration;
+        output.WriteLine($"BedBureau gateway on {host.Storage.Description}");
+        output.WriteLine($"  gRPC (h2c):       {configuration["Kestrel:Endpoints:Grpc:Url"]}");
+        output.WriteLine($"  HTTP/1.1 and web: {configuration["Kestrel:Endpoints:Http:Url"]}");
+        output.WriteLine($"  data directory:   {host.DataDirectory}");
+        output.WriteLine(File.Exists(host.DemoKeysFile)
+            ? $"  demo API keys:    {host.DemoKeysFile}"
+            : "  demo API keys:    none (no sample was seeded); create keys with: dotnet run --project src/Gateway -- admin key issue --org <id>");
+    }
+
     /// <summary>Migrates, loads and (on an empty embedded database) seeds, before the ports open.</summary>
     public static Task InitializeAsync(WebApplication app, CancellationToken cancellationToken = default) =>
         app.Services.GetRequiredService<BureauHost>().StartAsync(cancellationToken);

@@ -13,5 +13,7 @@ internal sealed class BureauOrganizations(BureauHost host) : IOrganizationStore
 
     public Task SaveKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken) => host.Storage.Organizations.SaveKeyAsync(key, cancellationToken);
 
+    public Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string? organizationId, CancellationToken cancellationToken) => host.Storage.Organizations.ListKeysAsync(organizationId, cancellationToken);
+
     public Task RevokeKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken cancellationToken) => host.Storage.Organizations.RevokeKeyAsync(keyId, revokedAt, cancellationToken);
 }

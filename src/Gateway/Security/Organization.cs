@@ -32,4 +32,7 @@ public interface IOrganizationStore
     Task SaveKeyAsync(ApiKeyRecord key, CancellationToken cancellationToken);
 
     Task RevokeKeyAsync(string keyId, DateTimeOffset revokedAt, CancellationToken cancellationToken);
+
+    /// <summary>Every key's record (hashes included), of one organisation or of all, oldest first.</summary>
+    Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string? organizationId, CancellationToken cancellationToken);
 }

@@ -12,7 +12,7 @@ public sealed class GatewayStorage : IAsyncDisposable
     private readonly PostgresDatabase? _postgres;
     private readonly SqliteDatabase? _sqlite;
 
-    private GatewayStorage(PostgresDatabase? postgres, SqliteDatabase? sqlite, GroupCommitOptions options, TimeProvider time, StorageMetrics metrics)
+    private GatewayStorage(PostgresDatabase? postgres, SqliteDatabase? sqlite, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics)
     {
         _postgres = postgres;
         _sqlite = sqlite;
@@ -42,7 +42,11 @@ public sealed class GatewayStorage : IAsyncDisposable
         ? $"PostgreSQL {_postgres.DataSource.ConnectionString.Split(';').FirstOrDefault(p => p.StartsWith("Host", StringComparison.OrdinalIgnoreCase))}"
         : $"SQLite {_sqlite!.Path}";
 
-    public static GatewayStorage Create(IConfiguration configuration, string dataDirectory, TimeProvider time, StorageMetrics metrics)
+    /// <summary><c>Storage:DataDirectory</c>, by default <c>./data</c> under the working directory (not the binary's).</summary>
+    public static string DataDirectoryOf(IConfiguration configuration) =>
+        Path.GetFullPath(configuration["Storage:DataDirectory"] is { Length: > 0 } configured ? configured : "data", Environment.CurrentDirectory);
+
+    public static GatewayStorage Create(IConfiguration configuration, string dataDirectory, TimeProvider time, StorageMetrics? metrics)
     {
         var section = configuration.GetSection("Storage");
         var postgres = configuration.GetConnectionString("Postgres");

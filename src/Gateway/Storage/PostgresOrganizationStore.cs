@@ -82,6 +82,23 @@ internal sealed class PostgresOrganizationStore(PostgresDatabase database) : IOr
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string? organizationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new NpgsqlCommand(
+            "SELECT key_id, organization_id, salt, hash, created_at, revoked_at FROM api_keys WHERE $1::text IS NULL OR organization_id = $1 ORDER BY created_at, key_id", connection);
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)organizationId ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.Text });
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var keys = new List<ApiKeyRecord>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            keys.Add(new ApiKeyRecord(reader.GetString(0), reader.GetString(1), (byte[])reader[2], (byte[])reader[3],
+                reader.GetFieldValue<DateTimeOffset>(4), reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5)));
+        }
+
+        return keys;
+    }
+
     private static Organization ReadOrganization(NpgsqlDataReader reader) =>
         new(reader.GetString(0), (OrganizationKind)reader.GetInt16(1), reader.GetString(2), reader.GetString(3).Trim(), reader.GetString(4));
 }

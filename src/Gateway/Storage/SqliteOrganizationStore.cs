@@ -83,6 +83,24 @@ internal sealed class SqliteOrganizationStore(SqliteDatabase database) : IOrgani
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<IReadOnlyList<ApiKeyRecord>> ListKeysAsync(string? organizationId, CancellationToken cancellationToken)
+    {
+        await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new SqliteCommand(
+            "SELECT key_id, organization_id, salt, hash, created_at, revoked_at FROM api_keys WHERE $org IS NULL OR organization_id = $org ORDER BY created_at, key_id", connection);
+        command.Parameters.AddWithValue("$org", (object?)organizationId ?? DBNull.Value);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var keys = new List<ApiKeyRecord>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            keys.Add(new ApiKeyRecord(reader.GetString(0), reader.GetString(1), (byte[])reader[2], (byte[])reader[3],
+                DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4)),
+                reader.IsDBNull(5) ? null : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(5))));
+        }
+
+        return keys;
+    }
+
     private static Organization ReadOrganization(SqliteDataReader reader) =>
         new(reader.GetString(0), (OrganizationKind)reader.GetInt32(1), reader.GetString(2), reader.GetString(3), reader.GetString(4));
 }
