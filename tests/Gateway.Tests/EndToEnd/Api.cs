@@ -34,5 +34,6 @@ internal static class Api
     public static readonly Method<ListBedProfilesRequest, ListBedProfilesResponse> ListBedProfiles = Method<ListBedProfilesRequest, ListBedProfilesResponse>(Directory, "ListBedProfiles");
     public static readonly Method<ListAuditRecordsRequest, ListAuditRecordsResponse> ListAudit = Method<ListAuditRecordsRequest, ListAuditRecordsResponse>(Audit, "ListAuditRecords");
     public static readonly Method<ListRegionsRequest, ListRegionsResponse> ListRegions = Method<ListRegionsRequest, ListRegionsResponse>(Directory, "ListRegions");
+    public static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthWatch = Method<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0], "Watch");
     public static readonly Method<HealthCheckRequest, HealthCheckResponse> HealthCheck = Method<HealthCheckRequest, HealthCheckResponse>(HealthReflection.Descriptor.Services[0], "Check");
 }
