@@ -74,5 +74,6 @@ public static class GrpcTimeout
         (TimeSpan.TicksPerHour, "H"),
     ];
 
-    private static long CeilDiv(long value, long divisor) => (value + divisor - 1) / divisor;
+    // Not (value + divisor - 1) / divisor: that overflows near TimeSpan.MaxValue.
+    private static long CeilDiv(long value, long divisor) => value / divisor + (value % divisor == 0 ? 0 : 1);
 }
