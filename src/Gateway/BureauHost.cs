@@ -19,6 +19,7 @@ public sealed partial class BureauHost(
     TimeProvider time,
     StorageMetrics storageMetrics,
     ReferralEventHub events,
+    Cache.LookupCache cache,
     ILogger<BureauHost> logger) : IAsyncDisposable
 {
     private Bureau? _bureau;
@@ -40,6 +41,7 @@ public sealed partial class BureauHost(
     public async Task StartAsync(CancellationToken cancellationToken)
     {
         Directory.CreateDirectory(DataDirectory);
+        await cache.StartAsync(logger).ConfigureAwait(false);
         _storage = GatewayStorage.Create(configuration, DataDirectory, time, storageMetrics);
         await _storage.MigrateAsync(cancellationToken).ConfigureAwait(false);
         _protector = new PersonalDataProtector(PersonalDataSecret());
@@ -65,7 +67,7 @@ public sealed partial class BureauHost(
             MailboxBound = configuration.GetValue("Bureau:MailboxBound", 1000),
             IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 15.0)),
         };
-        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, observer: events);
+        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, observer: new BedGrainObservers(events, cache));
 
         if (sample is not null)
         {

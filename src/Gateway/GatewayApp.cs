@@ -37,6 +37,7 @@ public static class GatewayApp
         services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
         services.AddSingleton<StorageMetrics>();
         services.AddSingleton<ReferralEventHub>();
+        services.AddSingleton(sp => new Cache.LookupCache(Cache.CacheOptions.From(builder.Configuration), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BureauHost>();
         services.AddSingleton<IOrganizationStore, BureauOrganizations>();
         services.AddSingleton<Authenticator>();

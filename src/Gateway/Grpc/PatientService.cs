@@ -1,12 +1,13 @@
 using BedBureau.BedGrain.Domain;
 using BedBureau.Contract.V1;
+using BedBureau.Gateway.Cache;
 using BedBureau.Gateway.Security;
 using BedBureau.GrpcServer;
 
 namespace BedBureau.Gateway.Grpc;
 
 /// <summary>bedbureau.v1.PatientService: a patient's status by code and access key, no account.</summary>
-internal sealed class PatientService(BureauHost host, ReferralEventHub events, PatientRateLimiter limiter)
+internal sealed class PatientService(BureauHost host, ReferralEventHub events, PatientRateLimiter limiter, LookupCache cache)
 {
     public async Task<GetQueueStatusResponse> GetQueueStatus(GetQueueStatusRequest request, ServerCallContext context) =>
         new() { Status = await LookUpAsync(request.HospitalizationCode, request.AccessKey, context) };
@@ -46,8 +47,12 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
             throw DomainException.Invalid("access_key", "INVALID_ACCESS_KEY", "must be the key printed on the coupon, e.g. K7Q4M-9XD2F");
         }
 
-        var view = await host.Bureau.GetForPatientAsync(code, accessKey, context.CancellationToken);
-        return ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId));
+        // The hot path: the cache checks the access key against the hash it keeps; a miss asks the grain.
+        return await cache.QueueStatusAsync(code, accessKey, async () =>
+        {
+            var view = await host.Bureau.GetForPatientAsync(code, accessKey, context.CancellationToken);
+            return new PatientLookup(ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId)), view.Referral.AccessKeyHash, view.Referral.Status.IsActive());
+        });
     }
 
     private string HospitalName(string hospitalId) => host.Hospitals.TryGetValue(hospitalId, out var hospital) ? hospital.Name : hospitalId;

@@ -9,14 +9,15 @@ using Domain = BedBureau.BedGrain.Domain;
 namespace BedBureau.Gateway.Grpc;
 
 /// <summary>bedbureau.v1.ReferralService: a polyclinic finds beds and refers patients.</summary>
-internal sealed class ReferralService(BureauHost host, CallerResolver callers, TimeProvider time)
+internal sealed class ReferralService(BureauHost host, CallerResolver callers, TimeProvider time, Cache.LookupCache cache)
 {
     private static readonly HashSet<string> RegionCodes = ReferenceCatalog.Regions.Select(r => r.Code).ToHashSet();
 
     public async Task<SearchFreeBedsResponse> SearchFreeBeds(SearchFreeBedsRequest request, ServerCallContext context)
     {
         await callers.RequireAsync(context, OrganizationKind.Polyclinic, OrganizationKind.Hospital, OrganizationKind.Admin);
-        return FreeBedSearch.Run(host, request, time);
+        var profile = Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code");
+        return await cache.SearchAsync(profile, WorkingDayCalendar.LocalDate(time.GetUtcNow()), request, () => FreeBedSearch.Run(host, request, time));
     }
 
     public async Task<RegisterReferralResponse> RegisterReferral(RegisterReferralRequest request, ServerCallContext context)

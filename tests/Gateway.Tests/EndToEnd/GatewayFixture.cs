@@ -14,8 +14,9 @@ namespace BedBureau.Gateway.Tests.EndToEnd;
 /// <summary>
 /// A real gateway on Kestrel (free loopback ports), on SQLite in a temporary data directory
 /// with a small national sample, a fake clock, and clients holding the demo API keys.
+/// Variants add settings (another storage, a cache) through <see cref="SettingsAsync"/>.
 /// </summary>
-public sealed class GatewayFixture : IAsyncLifetime
+public class GatewayFixture : IAsyncLifetime
 {
     public static readonly DateTimeOffset Start = new(2026, 11, 23, 9, 0, 0, TimeSpan.FromHours(5));
 
@@ -35,7 +36,13 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public WebApplication App => _app!;
 
-    public async Task InitializeAsync()
+    /// <summary>Settings added to the command line, as "--Key=value".</summary>
+    protected virtual Task<IEnumerable<string>> SettingsAsync() => Task.FromResult<IEnumerable<string>>([]);
+
+    public T Service<T>()
+        where T : notnull => App.Services.GetRequiredService<T>();
+
+    public virtual async Task InitializeAsync()
     {
         var grpcPort = FreePort();
         var httpPort = FreePort();
@@ -51,6 +58,7 @@ public sealed class GatewayFixture : IAsyncLifetime
             "--Patients:LookupBurst=1000",
             "--Patients:LookupsPerSecond=1000",
             "--Logging:LogLevel:Default=Warning",
+            .. await SettingsAsync(),
         ], builder => builder.Services.AddSingleton<TimeProvider>(Time));
         await GatewayApp.InitializeAsync(_app);
         await _app.StartAsync();
@@ -77,7 +85,7 @@ public sealed class GatewayFixture : IAsyncLifetime
 
     public static CalendarDate Date(DateOnly date) => new() { Year = date.Year, Month = date.Month, Day = date.Day };
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         Anonymous?.Dispose();
         if (_app is not null)
@@ -95,7 +103,7 @@ public sealed class GatewayFixture : IAsyncLifetime
         }
     }
 
-    private static int FreePort()
+    public static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,0 +1,301 @@
+using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Security.Cryptography;
+using System.Text;
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Storage;
+using BedBureau.Contract.V1;
+using Google.Protobuf;
+
+namespace BedBureau.Gateway.Cache;
+
+/// <summary>
+/// Caches patients' status lookups by hospitalization code and free-bed search results, in
+/// Redis or in this process. Correctness comes before hits:
+/// <list type="bullet">
+/// <item>every commit of a grain deletes the cached status of each referral it changed before
+/// the commit is acknowledged; a delete that fails moves every key to a new epoch, and while a
+/// delete is in flight lookups of its codes bypass the cache. A lookup that read the grain
+/// before a change never stores what it read (per-stripe generations, checked under the same
+/// lock the invalidation takes), so no lookup after an acknowledged change sees the status
+/// before it;</item>
+/// <item>queue positions also move when others ahead leave; an active referral's entry is
+/// served for at most <see cref="CacheOptions.PositionMaxAge"/>;</item>
+/// <item>search results are keyed by a per-profile generation bumped on every commit of that
+/// profile, and kept at most <see cref="CacheOptions.SearchTtl"/> (census freshness, "as of");</item>
+/// <item>entries are sealed with an HMAC over key and content under a secret of this process:
+/// garbage, truncated or moved entries are ignored, and keys carry this process's random
+/// instance id, so a restarted gateway never trusts entries written before its crash.</item>
+/// </list>
+/// An entry holds the access key's SHA-256 (compared in constant time on every hit) and the
+/// patient's view only: never the IIN, never the key itself.
+/// </summary>
+public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
+{
+    private const string SchemaVersion = "v1";
+    private const int StripeCount = 4096;
+    private const int HeaderLength = 4 + 1 + 8 + 32;
+    private const int MacLength = 32;
+    private const int PayloadOffset = HeaderLength + MacLength;
+    private static readonly byte[] Magic = "BBC1"u8.ToArray();
+    private static readonly byte[] NoKey = new byte[32];
+
+    private readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
+    private readonly string _instance = Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
+    private readonly Stripe[] _stripes = Enumerable.Range(0, StripeCount).Select(_ => new Stripe()).ToArray();
+    private readonly ConcurrentDictionary<string, StrongBox> _profileGenerations = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time;
+    private ICacheStore _store;
+    private long _epoch;
+    private long _hits;
+    private long _misses;
+    private long _poisoned;
+
+    internal LookupCache(CacheOptions options, TimeProvider time, ICacheStore? store = null)
+    {
+        Options = options;
+        _time = time;
+        _store = store ?? new InProcessCacheStore(options.InProcessEntries);
+    }
+
+    public CacheOptions Options { get; }
+
+    /// <summary>"Redis" or "in-process".</summary>
+    public string Kind => _store.IsRemote ? "Redis" : "in-process";
+
+    public long Hits => Interlocked.Read(ref _hits);
+
+    public long Misses => Interlocked.Read(ref _misses);
+
+    /// <summary>Entries found but rejected: garbage, truncated, tampered with or of another key.</summary>
+    public long Poisoned => Interlocked.Read(ref _poisoned);
+
+    /// <summary>Connects to Redis when one is configured (without waiting for it to be up).</summary>
+    public async Task StartAsync(ILogger logger)
+    {
+        if (!string.IsNullOrEmpty(Options.Redis) && !_store.IsRemote)
+        {
+            var previous = _store;
+            _store = await RedisCacheStore.ConnectAsync(Options, logger).ConfigureAwait(false);
+            await previous.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    internal string QueueKey(string code) => $"{Prefix}:q:{code}";
+
+    private string Prefix => $"{Options.Namespace}:{SchemaVersion}:{_instance}.{Interlocked.Read(ref _epoch)}";
+
+    // ---- Patients' lookups by code ------------------------------------------------------------
+
+    /// <summary>
+    /// The patient's status of <paramref name="code"/>: from the cache when the entry is sound,
+    /// fresh enough and the access key matches it; else from <paramref name="load"/> (the grain,
+    /// which checks the key itself), then cached.
+    /// </summary>
+    internal async Task<QueueStatus> QueueStatusAsync(string code, string accessKey, Func<Task<PatientLookup>> load)
+    {
+        var stripe = _stripes[(uint)StringComparer.Ordinal.GetHashCode(code) % StripeCount];
+        var generation = Volatile.Read(ref stripe.Generation);
+        var bypass = Volatile.Read(ref stripe.Pending) > 0;
+        string? key = null;
+        if (!bypass)
+        {
+            key = QueueKey(code);
+            if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes
+                && Open(key, bytes, EntryKind.QueueStatus, out var keyHash) is { } payload)
+            {
+                if (!AccessKeys.Matches(accessKey, keyHash))
+                {
+                    throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
+                }
+
+                if (TryParse(QueueStatus.Parser, payload) is { } cached)
+                {
+                    Interlocked.Increment(ref _hits);
+                    return cached;
+                }
+
+                Interlocked.Increment(ref _poisoned);
+            }
+        }
+
+        Interlocked.Increment(ref _misses);
+        var lookup = await load().ConfigureAwait(false);
+        if (!bypass)
+        {
+            var ttl = lookup.Active ? Options.PositionMaxAge : Options.TerminalTtl;
+            var entry = Seal(key!, EntryKind.QueueStatus, lookup.AccessKeyHash, ttl, lookup.Status);
+            lock (stripe)
+            {
+                // A change committed since the grain was read would make this entry stale.
+                if (stripe.Generation == generation && stripe.Pending == 0)
+                {
+                    _store.Set(key!, entry, ttl);
+                }
+            }
+        }
+
+        return lookup.Status;
+    }
+
+    // ---- Free-bed search -----------------------------------------------------------------------
+
+    /// <summary>A search result for the (validated) <paramref name="profile"/> and query, from the cache or <paramref name="run"/>.</summary>
+    internal async Task<SearchFreeBedsResponse> SearchAsync(string profile, DateOnly today, SearchFreeBedsRequest request, Func<SearchFreeBedsResponse> run)
+    {
+        // Read before searching: a commit during the search moves later lookups to a new key.
+        var generation = Volatile.Read(ref _profileGenerations.GetOrAdd(profile, static _ => new StrongBox()).Value);
+        var key = $"{Prefix}:s:{profile}.{generation}:{today.DayNumber}:{Convert.ToBase64String(request.ToByteArray())}";
+        if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes && Open(key, bytes, EntryKind.Search, out _) is { } payload)
+        {
+            if (TryParse(SearchFreeBedsResponse.Parser, payload) is { } cached)
+            {
+                Interlocked.Increment(ref _hits);
+                return cached;
+            }
+
+            Interlocked.Increment(ref _poisoned);
+        }
+
+        Interlocked.Increment(ref _misses);
+        var response = run();
+        _store.Set(key, Seal(key, EntryKind.Search, NoKey, Options.SearchTtl, response), Options.SearchTtl);
+        return response;
+    }
+
+    // ---- Invalidation --------------------------------------------------------------------------
+
+    /// <summary>Inside the committing grain's turn, before the change is acknowledged.</summary>
+    public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary)
+    {
+        Interlocked.Increment(ref _profileGenerations.GetOrAdd(key.ProfileCode, static _ => new StrongBox()).Value);
+        foreach (var referral in change.Referrals)
+        {
+            Invalidate(referral.HospitalizationCode);
+        }
+    }
+
+    private void Invalidate(string code)
+    {
+        var stripe = _stripes[(uint)StringComparer.Ordinal.GetHashCode(code) % StripeCount];
+        Task<bool> deletion;
+        lock (stripe)
+        {
+            stripe.Generation++;
+            stripe.Pending++;
+            deletion = _store.DeleteAsync(QueueKey(code));
+        }
+
+        if (deletion.IsCompleted)
+        {
+            Deleted(stripe, deletion.IsCompletedSuccessfully && deletion.Result);
+        }
+        else
+        {
+            _ = deletion.ContinueWith((t, s) => Deleted((Stripe)s!, t.IsCompletedSuccessfully && t.Result), stripe, CancellationToken.None,
+                TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        }
+    }
+
+    private void Deleted(Stripe stripe, bool deleted)
+    {
+        // An entry that could not be deleted may still be there: move every key away from it
+        // before lookups of this stripe may read the cache again.
+        if (!deleted)
+        {
+            Interlocked.Increment(ref _epoch);
+        }
+
+        lock (stripe)
+        {
+            stripe.Pending--;
+        }
+    }
+
+    // ---- Entries -------------------------------------------------------------------------------
+
+    /// <summary>magic "BBC1" | kind | expires (unix ms) | access key SHA-256 | HMAC-SHA256(key, all before) | payload.</summary>
+    private byte[] Seal(string key, EntryKind kind, byte[] accessKeyHash, TimeSpan ttl, IMessage payload)
+    {
+        var size = payload.CalculateSize();
+        var entry = new byte[PayloadOffset + size];
+        Magic.CopyTo(entry, 0);
+        entry[4] = (byte)kind;
+        BinaryPrimitives.WriteInt64LittleEndian(entry.AsSpan(5), (_time.GetUtcNow() + ttl).ToUnixTimeMilliseconds());
+        accessKeyHash.AsSpan(0, 32).CopyTo(entry.AsSpan(13));
+        payload.WriteTo(entry.AsSpan(PayloadOffset));
+        Mac(key, entry, entry.AsSpan(HeaderLength, MacLength));
+        return entry;
+    }
+
+    /// <summary>The payload of a sound, unexpired entry of <paramref name="kind"/> for <paramref name="key"/>; null otherwise.</summary>
+    private ReadOnlyMemory<byte>? Open(string key, byte[] entry, EntryKind kind, out byte[] accessKeyHash)
+    {
+        accessKeyHash = NoKey;
+        Span<byte> mac = stackalloc byte[MacLength];
+        if (entry.Length < PayloadOffset || !entry.AsSpan(0, 4).SequenceEqual(Magic) || entry[4] != (byte)kind)
+        {
+            Interlocked.Increment(ref _poisoned);
+            return null;
+        }
+
+        Mac(key, entry, mac);
+        if (!CryptographicOperations.FixedTimeEquals(mac, entry.AsSpan(HeaderLength, MacLength)))
+        {
+            Interlocked.Increment(ref _poisoned);
+            return null;
+        }
+
+        if (BinaryPrimitives.ReadInt64LittleEndian(entry.AsSpan(5)) <= _time.GetUtcNow().ToUnixTimeMilliseconds())
+        {
+            return null;
+        }
+
+        accessKeyHash = entry.AsSpan(13, 32).ToArray();
+        return entry.AsMemory(PayloadOffset);
+    }
+
+    private void Mac(string key, byte[] entry, Span<byte> destination)
+    {
+        using var hmac = IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _secret);
+        hmac.AppendData(Encoding.UTF8.GetBytes(key));
+        hmac.AppendData(entry.AsSpan(0, HeaderLength));
+        hmac.AppendData(entry.AsSpan(PayloadOffset));
+        hmac.GetHashAndReset(destination);
+    }
+
+    private static T? TryParse<T>(MessageParser<T> parser, ReadOnlyMemory<byte>? payload)
+        where T : class, IMessage<T>
+    {
+        try
+        {
+            return parser.ParseFrom(payload!.Value.Span);
+        }
+        catch (InvalidProtocolBufferException)
+        {
+            return null;
+        }
+    }
+
+    public ValueTask DisposeAsync() => _store.DisposeAsync();
+
+    private enum EntryKind : byte
+    {
+        QueueStatus = 1,
+        Search = 2,
+    }
+
+    private sealed class Stripe
+    {
+        public long Generation;
+        public int Pending;
+    }
+
+    private sealed class StrongBox
+    {
+        public long Value;
+    }
+}
+
+/// <summary>What a lookup read from the grain: the patient's view, the key's hash, and whether its position can still move.</summary>
+internal readonly record struct PatientLookup(QueueStatus Status, byte[] AccessKeyHash, bool Active);
