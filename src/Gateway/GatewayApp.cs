@@ -43,6 +43,12 @@ public static class GatewayApp
         services.AddSingleton<Authenticator>();
         services.AddSingleton<CallerResolver>();
         services.AddSingleton<AuditTrail>();
+        services.AddSingleton<HospitalService>();
+        services.AddSingleton<ReferralService>();
+        services.AddSingleton<PatientService>();
+        services.AddSingleton<DirectoryService>();
+        services.AddSingleton<AuditService>();
+        services.AddSingleton<HealthService>();
         services.AddSingleton(sp => new PatientRateLimiter(sp.GetRequiredService<TimeProvider>(),
             builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30)));
         services.AddHostedService<StorageHealthMonitor>();
@@ -57,6 +63,7 @@ public static class GatewayApp
         app.MapGrpcService<DirectoryService>(ContractServices[3]);
         app.MapGrpcService<AuditService>(ContractServices[4]);
         app.MapGrpcService<HealthService>(HealthReflection.Descriptor.Services[0]);
+        Http.JsonApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok"));
         app.MapGet("/readyz", (ServingStatus status) => status.IsServing ? Results.Text("ready") : Results.Text("storage unreachable", statusCode: 503));
         app.MapGrpcUnimplemented();

@@ -16,6 +16,7 @@ public sealed class ServerCallContext
 
     private Metadata? _requestHeaders;
     private Metadata? _responseTrailers;
+    private Func<Metadata, Task>? _startResponse;
 
     internal ServerCallContext(HttpContext httpContext, string method, DateTime deadline, CancellationToken cancellationToken)
     {
@@ -24,6 +25,14 @@ public sealed class ServerCallContext
         Deadline = deadline;
         CancellationToken = cancellationToken;
     }
+
+    /// <summary>
+    /// A context for calling a service's method from another front door over the same HTTP
+    /// request (e.g. JSON over HTTP/1.1, Server-Sent Events): the method runs unchanged, and
+    /// <paramref name="startResponse"/> replaces the gRPC response headers when it sends them.
+    /// </summary>
+    public static ServerCallContext ForHttp(HttpContext httpContext, string method, Func<Metadata, Task> startResponse) =>
+        new(httpContext, method, DateTime.MaxValue, httpContext.RequestAborted) { _startResponse = startResponse };
 
     /// <summary>The full method name, "/package.Service/Method".</summary>
     public string Method { get; }
@@ -67,6 +76,13 @@ public sealed class ServerCallContext
         if (ResponseHeadersSent)
         {
             throw new InvalidOperationException("Response headers were already sent.");
+        }
+
+        if (_startResponse is not null)
+        {
+            ResponseHeadersSent = true;
+            await _startResponse(headers).ConfigureAwait(false);
+            return;
         }
 
         var response = HttpContext.Response.Headers;
