@@ -16,6 +16,12 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
     public async Task<SearchFreeBedsResponse> SearchFreeBeds(SearchFreeBedsRequest request, ServerCallContext context)
     {
         await callers.RequireAsync(context, OrganizationKind.Polyclinic, OrganizationKind.Hospital, OrganizationKind.Admin);
+        return await SearchPublicAsync(request);
+    }
+
+    /// <summary>The search itself, also behind the public free-beds board (JSON over HTTP): open data, no caller.</summary>
+    public async Task<SearchFreeBedsResponse> SearchPublicAsync(SearchFreeBedsRequest request)
+    {
         var profile = Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code");
         return await cache.SearchAsync(profile, WorkingDayCalendar.LocalDate(time.GetUtcNow()), request, () => FreeBedSearch.Run(host, request, time));
     }

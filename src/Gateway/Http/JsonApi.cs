@@ -31,19 +31,19 @@ internal static class JsonApi
             RunAsync(http, "bedbureau.v1.PatientService/GetQueueStatus", context =>
                 patients.GetQueueStatus(new GetQueueStatusRequest { HospitalizationCode = code, AccessKey = AccessKey(http) }, context)));
         v1.MapGet("/queue/{code}/events", (HttpContext http, string code, PatientService patients) => StreamAsync(http, code, patients));
-        v1.MapGet("/free-beds", (HttpContext http, BureauHost host, TimeProvider time, PatientRateLimiter limiter) =>
+        v1.MapGet("/free-beds", (HttpContext http, ReferralService referrals, PatientRateLimiter limiter) =>
             RunAsync(http, "bedbureau.v1.ReferralService/SearchFreeBeds", context =>
             {
                 limiter.Take(context);
                 var query = http.Request.Query;
-                return Task.FromResult(FreeBedSearch.Run(host, new SearchFreeBedsRequest
+                return referrals.SearchPublicAsync(new SearchFreeBedsRequest
                 {
                     BedProfileCode = query["profile"].ToString(),
                     RegionCode = query["region"].ToString(),
                     DateFrom = Date(query["from"], "from"),
                     DateTo = Date(query["to"], "to"),
                     MaxResults = Number(query["max_results"], "max_results"),
-                }, time));
+                });
             }));
         v1.MapGet("/regions", (HttpContext http, DirectoryService directory) =>
             RunAsync(http, "bedbureau.v1.DirectoryService/ListRegions", context => directory.ListRegions(new ListRegionsRequest(), context)));
