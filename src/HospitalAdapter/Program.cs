@@ -1,2 +1,4 @@
-Console.Error.WriteLine("bedbureau-hospital-adapter: push and watch arrive with issue 6.");
-return 2;
+using BedBureau.HospitalAdapter;
+using Spectre.Console;
+
+return await AdapterCli.RunAsync(args, AnsiConsole.Console, Console.Out, Environment.GetEnvironmentVariable, TimeProvider.System, CancellationToken.None);

@@ -1,0 +1,238 @@
+using System.CommandLine;
+using BedBureau.HospitalAdapter.Configuration;
+using BedBureau.HospitalAdapter.Input;
+using BedBureau.HospitalAdapter.Push;
+using BedBureau.Wire;
+using Spectre.Console;
+
+namespace BedBureau.HospitalAdapter;
+
+/// <summary>The command line: <c>push</c> once, or <c>watch</c> and push on every change.</summary>
+public static class AdapterCli
+{
+    public const int Ok = 0;
+    public const int SendFailed = 1;
+    public const int BadInput = 2;
+
+    public static Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
+    {
+        var server = Setting("--server", "server", "The bureau's gRPC address: http://host:port (h2c) or https://host:port (TLS)");
+        var apiKey = Setting("--api-key", "api_key", "The hospital's API key (prefer the environment or the config file: flags show in the process list)");
+        var hospitalId = Setting("--hospital-id", "hospital_id", "The hospital's id; optional, the bureau takes it from the API key");
+        var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the CA that signed the bureau's certificate");
+        var clientCert = Setting("--client-cert", "client_cert", "Client certificate for mutual TLS: PEM (with --client-key) or .pfx/.p12");
+        var clientKey = Setting("--client-key", "client_key", "PEM private key of --client-cert");
+        var timeout = Setting("--timeout-seconds", "timeout_seconds", "Deadline of each call (default 30)");
+        var config = new Option<string?>("--config") { Description = "JSON config file with the settings above by their snake_case names (also BEDBUREAU_CONFIG)", Recursive = true };
+        var settingOptions = new[] { server, apiKey, hospitalId, caCert, clientCert, clientKey, timeout };
+        string[] settingNames = ["server", "api_key", "hospital_id", "ca_cert", "client_cert", "client_key", "timeout_seconds"];
+
+        var beds = new Option<FileInfo?>("--beds") { Description = "Bed counts: a CSV export or a FHIR R4 Bundle of Location resources (.json)" };
+        var format = new Option<BedFileFormat>("--format") { Description = "Format of --beds: Auto (by extension), Csv or Fhir", DefaultValueFactory = _ => BedFileFormat.Auto };
+        var calendar = new Option<FileInfo?>("--calendar") { Description = "Admission calendar CSV: bed_profile_code,date,slots" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Read and check the files, show what would be sent, send nothing" };
+        var retries = new Option<int>("--attempts") { Description = "Attempts per call when the bureau is unreachable or busy", DefaultValueFactory = _ => 5 };
+        var every = new Option<double?>("--every") { Description = "Also push every N minutes, changed or not" };
+        var poll = new Option<double>("--poll-seconds") { Description = "How often to look at the files for changes", DefaultValueFactory = _ => 2 };
+
+        var push = new Command("push", "Read the export files and send them to the bureau once") { beds, format, calendar, dryRun, retries };
+        push.SetAction((result, ct) => Run(result, async settings =>
+        {
+            var export = Read(result, beds, format, calendar, time);
+            var plan = PushPlan.Build(export, settings.HospitalId, settings.Identity);
+            Show(console, export, plan);
+            if (result.GetValue(dryRun))
+            {
+                console.MarkupLine("[yellow]Dry run:[/] nothing was sent.");
+                return Ok;
+            }
+
+            using var channel = settings.CreateChannel();
+            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            pusher.Retrying += (attempt, error, wait) => console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
+            var outcome = await SendWithProgressAsync(console, pusher, plan, Math.Max(1, result.GetValue(retries)), ct).ConfigureAwait(false);
+            return Summarize(console, settings, outcome);
+        }));
+
+        var watch = new Command("watch", "Push now, then again whenever the files change (and every N minutes with --every); retries through outages") { beds, format, calendar, dryRun, every, poll };
+        watch.SetAction((result, ct) => Run(result, async settings =>
+        {
+            var files = new[] { result.GetValue(beds)?.FullName, result.GetValue(calendar)?.FullName }.OfType<string>().ToArray();
+            if (files.Length == 0)
+            {
+                throw new SettingsException("--beds", "give --beds and/or --calendar");
+            }
+
+            using var channel = settings.CreateChannel();
+            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            var observer = new ConsoleWatchObserver(console, settings, result.GetValue(dryRun));
+            var minutes = result.GetValue(every);
+            var watcher = new ExportWatcher(
+                now => ExportReader.Read(result.GetValue(beds)?.FullName, result.GetValue(format), result.GetValue(calendar)?.FullName, now),
+                files,
+                export => PushPlan.Build(export, settings.HospitalId, settings.Identity),
+                pusher,
+                observer,
+                time,
+                TimeSpan.FromSeconds(Math.Max(0.05, result.GetValue(poll))),
+                minutes is > 0 ? TimeSpan.FromMinutes(minutes.Value) : null)
+            {
+                DryRun = result.GetValue(dryRun),
+            };
+            console.MarkupLineInterpolated($"Watching {string.Join(", ", files)} for {settings.Describe()}; Ctrl+C stops.");
+            try
+            {
+                await watcher.RunAsync(ct).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+            }
+
+            return Ok;
+        }));
+
+        var root = new RootCommand("BedBureau hospital adapter: keeps the bureau current with the hospital's beds and admission calendar.")
+        {
+            push, watch, config,
+        };
+        foreach (var option in settingOptions)
+        {
+            root.Add(option);
+        }
+
+        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = output }, cancellationToken);
+
+        async Task<int> Run(ParseResult result, Func<AdapterSettings, Task<int>> action)
+        {
+            try
+            {
+                var flags = new Dictionary<string, string?>();
+                for (var i = 0; i < settingOptions.Length; i++)
+                {
+                    flags[settingNames[i]] = result.GetValue(settingOptions[i]);
+                }
+
+                var settings = AdapterSettings.Resolve(flags, environment, result.GetValue(config));
+                return await action(settings).ConfigureAwait(false);
+            }
+            catch (InputException ex)
+            {
+                console.MarkupLineInterpolated($"[red]Rejected, nothing sent:[/] {ex.File}, {ex.Location}, field {ex.Field}: {ex.Reason}");
+                return BadInput;
+            }
+            catch (SettingsException ex)
+            {
+                console.MarkupLineInterpolated($"[red]Configuration:[/] {ex.Message}");
+                return BadInput;
+            }
+        }
+    }
+
+    private static Option<string?> Setting(string flag, string name, string description) =>
+        new(flag) { Description = $"{description}. Environment: {AdapterSettings.EnvironmentPrefix}{name.ToUpperInvariant()}", Recursive = true };
+
+    private static HospitalExport Read(ParseResult result, Option<FileInfo?> beds, Option<BedFileFormat> format, Option<FileInfo?> calendar, TimeProvider time)
+    {
+        var bedsFile = result.GetValue(beds)?.FullName;
+        var calendarFile = result.GetValue(calendar)?.FullName;
+        return bedsFile is null && calendarFile is null
+            ? throw new SettingsException("--beds", "give --beds and/or --calendar")
+            : ExportReader.Read(bedsFile, result.GetValue(format), calendarFile, time.GetUtcNow());
+    }
+
+    internal static void Show(IAnsiConsole console, HospitalExport export, PushPlan plan)
+    {
+        if (plan.Beds is { } beds)
+        {
+            var table = new Table().Title($"ReportBeds {beds.RequestId}").AddColumns("profile", "total", "occupied", "free", "free male", "free female", "reported at");
+            foreach (var count in export.Beds)
+            {
+                table.AddRow(count.ProfileCode, $"{count.Total}", $"{count.Occupied}", $"{count.Free}", $"{count.FreeMale}", $"{count.FreeFemale}", $"{count.ReportedAt:yyyy-MM-ddTHH:mm:sszzz}");
+            }
+
+            console.Write(table);
+        }
+
+        if (plan.Calendars.Count > 0)
+        {
+            var table = new Table().Title("SetAdmissionCapacity").AddColumns("profile", "dates", "from", "to", "slots", "request id");
+            foreach (var calendar in plan.Calendars)
+            {
+                var days = export.Calendars.Single(c => c.ProfileCode == calendar.BedProfileCode).Days;
+                table.AddRow(calendar.BedProfileCode, $"{days.Count}", $"{days[0].Date:yyyy-MM-dd}", $"{days[^1].Date:yyyy-MM-dd}", $"{days.Sum(d => d.Slots)}", calendar.RequestId);
+            }
+
+            console.Write(table);
+        }
+    }
+
+    private static async Task<PushOutcome> SendWithProgressAsync(IAnsiConsole console, Pusher pusher, PushPlan plan, int attempts, CancellationToken cancellationToken)
+    {
+        if (!console.Profile.Capabilities.Interactive)
+        {
+            pusher.Sent += what => console.MarkupLineInterpolated($"sent {what}");
+            return await pusher.PushAsync(plan, attempts, cancellationToken).ConfigureAwait(false);
+        }
+
+        return await console.Progress().StartAsync(async context =>
+        {
+            var task = context.AddTask("sending", maxValue: plan.CallCount);
+            pusher.Sent += _ => task.Increment(1);
+            return await pusher.PushAsync(plan, attempts, cancellationToken).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    internal static int Summarize(IAnsiConsole console, AdapterSettings settings, PushOutcome outcome)
+    {
+        if (outcome.Beds is { } beds)
+        {
+            var table = new Table().Title("The bureau now shows").AddColumns("profile", "total", "occupied", "free", "reported at", "freshness");
+            foreach (var census in beds.Census)
+            {
+                table.AddRow(census.BedProfileCode, $"{census.Total}", $"{census.Occupied}", $"{census.Free}", $"{census.ReportedAt?.ToDateTimeOffset():O}", $"{census.Freshness}");
+            }
+
+            console.Write(table);
+        }
+
+        if (outcome.Calendars.Count > 0)
+        {
+            var table = new Table().Title("Admission calendars now").AddColumns("profile", "days", "slots", "reserved", "over capacity");
+            foreach (var (profile, calendar) in outcome.Calendars)
+            {
+                table.AddRow(profile, $"{calendar.Days.Count}", $"{calendar.Days.Sum(d => d.Slots)}", $"{calendar.Days.Sum(d => d.Reserved)}", $"{calendar.Days.Count(d => d.OverCapacity)}");
+            }
+
+            console.Write(table);
+        }
+
+        if (outcome.Error is { } error)
+        {
+            console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
+            return SendFailed;
+        }
+
+        console.MarkupLineInterpolated($"[green]Sent[/] to {settings.Describe()}.");
+        return Ok;
+    }
+
+    private sealed class ConsoleWatchObserver(IAnsiConsole console, AdapterSettings settings, bool dryRun) : IWatchObserver
+    {
+        public void Rejected(InputException error) =>
+            console.MarkupLineInterpolated($"[red]Rejected, nothing sent:[/] {error.File}, {error.Location}, field {error.Field}: {error.Reason}");
+
+        public void Retrying(int attempt, RpcException error, TimeSpan wait) =>
+            console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
+
+        public void Pushed(PushPlan plan, PushOutcome outcome)
+        {
+            if (dryRun)
+            {
+                console.MarkupLineInterpolated($"[yellow]Dry run:[/] would send {plan.CallCount} call(s): {plan.Beds?.RequestId} {string.Join(' ', plan.Calendars.Select(c => c.RequestId))}");
+                return;
+            }
+
+            Summarize(console, settings, outcome);
+        }
+    }
+}

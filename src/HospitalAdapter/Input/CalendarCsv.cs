@@ -1,0 +1,54 @@
+using System.Globalization;
+
+namespace BedBureau.HospitalAdapter.Input;
+
+/// <summary>
+/// The admission calendar CSV: header <c>bed_profile_code,date,slots</c>, one row per profile and
+/// date (date as yyyy-MM-dd, from today up to 90 days ahead; slots 0..10000). Dates not listed keep
+/// the slots the bureau already has.
+/// </summary>
+public static class CalendarCsv
+{
+    public const int DaysAhead = 90;
+
+    private static readonly string[] Required = ["bed_profile_code", "date", "slots"];
+
+    public static IReadOnlyList<ProfileCalendar> Parse(string file, string text, DateTimeOffset now)
+    {
+        var table = CsvTable.Parse(file, text, Required, []);
+        var today = ExportRules.Today(now);
+        var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, int Line)>>(StringComparer.Ordinal);
+        foreach (var row in table.Records)
+        {
+            var code = row.Get("bed_profile_code");
+            if (ExportRules.ProfileCodeProblem(code) is { } problem)
+            {
+                throw row.Error("bed_profile_code", problem);
+            }
+
+            var dateText = row.Required("date");
+            if (!DateOnly.TryParseExact(dateText, "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+            {
+                throw row.Error("date", $"'{dateText}' is not a date as yyyy-MM-dd");
+            }
+
+            if (date < today || date > today.AddDays(DaysAhead))
+            {
+                throw row.Error("date", $"{date:yyyy-MM-dd} is outside today ({today:yyyy-MM-dd}) .. {DaysAhead} days ahead");
+            }
+
+            var slots = row.Int("slots", 0, 10_000);
+            if (!byProfile.TryGetValue(code, out var days))
+            {
+                byProfile[code] = days = [];
+            }
+
+            if (!days.TryAdd(date, (slots, row.Line)))
+            {
+                throw row.Error("date", $"{code} {date:yyyy-MM-dd} already appears on line {days[date].Line}");
+            }
+        }
+
+        return byProfile.Select(p => new ProfileCalendar(p.Key, p.Value.Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray())).ToArray();
+    }
+}

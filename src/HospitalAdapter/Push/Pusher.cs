@@ -1,0 +1,68 @@
+using BedBureau.Contract.V1;
+using BedBureau.Wire;
+
+namespace BedBureau.HospitalAdapter.Push;
+
+/// <summary>What happened to one push: the bureau's answers, or why it stopped.</summary>
+public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error);
+
+/// <summary>
+/// Sends a plan, retrying what may succeed later (server down, overloaded, deadline) with the
+/// same request ids; a rejection (bad data, wrong key) stops at once, since repeating it cannot help.
+/// </summary>
+public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider time)
+{
+    /// <summary>Called before each wait: attempt number (1-based), the failure, the wait.</summary>
+    public event Action<int, RpcException, TimeSpan>? Retrying;
+
+    /// <summary>Called after each call succeeds: "ReportBeds" or the calendar's profile code.</summary>
+    public event Action<string>? Sent;
+
+    public static bool IsTransient(StatusCode code) =>
+        code is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Aborted;
+
+    /// <param name="maxAttempts">Per call; null retries until cancelled.</param>
+    public async Task<PushOutcome> PushAsync(PushPlan plan, int? maxAttempts, CancellationToken cancellationToken)
+    {
+        ReportBedsResponse? beds = null;
+        var calendars = new List<(string, SetAdmissionCapacityResponse)>();
+        try
+        {
+            if (plan.Beds is { } report)
+            {
+                beds = await WithRetryAsync(ct => client.ReportBedsAsync(report, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
+                Sent?.Invoke("ReportBeds");
+            }
+
+            foreach (var calendar in plan.Calendars)
+            {
+                var response = await WithRetryAsync(ct => client.SetAdmissionCapacityAsync(calendar, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
+                calendars.Add((calendar.BedProfileCode, response));
+                Sent?.Invoke(calendar.BedProfileCode);
+            }
+
+            return new PushOutcome(true, beds, calendars, null);
+        }
+        catch (RpcException ex)
+        {
+            return new PushOutcome(false, beds, calendars, ex);
+        }
+    }
+
+    private async Task<T> WithRetryAsync<T>(Func<CancellationToken, Task<T>> call, int? maxAttempts, CancellationToken cancellationToken)
+    {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await call(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException ex) when (IsTransient(ex.StatusCode) && !cancellationToken.IsCancellationRequested && (maxAttempts is null || attempt < maxAttempts))
+            {
+                var wait = backoff.Delay(attempt - 1);
+                Retrying?.Invoke(attempt, ex, wait);
+                await Task.Delay(wait, time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+}

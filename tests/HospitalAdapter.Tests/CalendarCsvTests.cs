@@ -1,0 +1,35 @@
+using BedBureau.HospitalAdapter.Input;
+
+namespace BedBureau.HospitalAdapter.Tests;
+
+public sealed class CalendarCsvTests
+{
+    // 23:30 UTC is already the 24th in Kazakhstan: "today" is the local date.
+    private static readonly DateTimeOffset Now = new(2026, 11, 23, 23, 30, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void Groups_dates_per_profile_in_date_order()
+    {
+        var calendars = CalendarCsv.Parse("calendar.csv", "bed_profile_code,date,slots\n101,2026-11-26,4\n103,2026-11-24,1\n101,2026-11-25,6\n", Now);
+
+        Assert.Equal(2, calendars.Count);
+        var cardiology = calendars.Single(c => c.ProfileCode == "101");
+        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 25), 6), new CalendarDay(new DateOnly(2026, 11, 26), 4)], cardiology.Days);
+        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 24), 1)], calendars.Single(c => c.ProfileCode == "103").Days);
+    }
+
+    [Theory]
+    [InlineData("bed_profile_code,date,slots\n101,2026-11-23,4\n", "line 2", "date", "outside today (2026-11-24)")]
+    [InlineData("bed_profile_code,date,slots\n101,2027-02-23,4\n", "line 2", "date", "outside today")]
+    [InlineData("bed_profile_code,date,slots\n101,24.11.2026,4\n", "line 2", "date", "not a date as yyyy-MM-dd")]
+    [InlineData("bed_profile_code,date,slots\n101,2026-11-25,4\n101,2026-11-25,5\n", "line 3", "date", "already appears on line 2")]
+    [InlineData("bed_profile_code,date,slots\n101,2026-11-25,10001\n", "line 2", "slots", "outside 0..10000")]
+    [InlineData("bed_profile_code,date\n101,2026-11-25\n", "line 1", "slots", "required column is missing")]
+    public void Rejects_the_whole_file_naming_line_field_and_reason(string text, string location, string field, string reason)
+    {
+        var error = Assert.Throws<InputException>(() => CalendarCsv.Parse("calendar.csv", text, Now));
+
+        Assert.Equal((location, field), (error.Location, error.Field));
+        Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
+    }
+}

@@ -1,0 +1,140 @@
+using BedBureau.Contract.V1;
+using BedBureau.HospitalAdapter.Input;
+using Spectre.Console;
+
+namespace BedBureau.HospitalAdapter.Tests;
+
+/// <summary>The command line end to end: arguments in, a real gateway behind, exit code and output out.</summary>
+[Collection(GatewayCollection.Name)]
+public sealed class CliTests(GatewayFixture fixture) : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("adapter-cli").FullName;
+    private readonly StringWriter _output = new();
+
+    private TestGateway Gateway => fixture.Gateway;
+
+    private static DateOnly Today => ExportRules.Today(DateTimeOffset.UtcNow);
+
+    [Fact]
+    public async Task Push_sends_the_csv_beds_and_calendar_and_the_bureau_shows_them()
+    {
+        var profiles = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes;
+        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free,free_male,free_female\n" +
+            string.Join('\n', profiles.Select((p, i) => $"{p},{50 + i},{20 + i},{9},{4},{5}")) + "\n");
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profiles[0]},{Today.AddDays(1):yyyy-MM-dd},7\n{profiles[0]},{Today.AddDays(2):yyyy-MM-dd},8\n");
+
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.True(exit == AdapterCli.Ok, _output.ToString());
+        var census = (await Gateway.GetHospitalAsync()).Census;
+        for (var i = 0; i < profiles.Count; i++)
+        {
+            var shown = census.Single(c => c.BedProfileCode == profiles[i]);
+            Assert.Equal((50 + i, 20 + i, 9, 4, 5), (shown.Total, shown.Occupied, shown.Free, shown.FreeMale, shown.FreeFemale));
+        }
+
+        Assert.Contains($"sent {profiles[0]}", _output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Admission calendars now", _output.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Push_takes_a_fhir_bundle_and_settings_from_the_environment_and_a_config_file()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var bundle = Write("beds.json", FhirBedBundleTests.Bundle(
+            [FhirBedBundleTests.Bed("b1", profile, "O"), FhirBedBundleTests.Bed("b2", profile, "U"), FhirBedBundleTests.Bed("b3", profile, "C")]));
+        var config = Write("adapter.json", $$"""{ "server": "{{Gateway.Address}}" }""");
+        var environment = new Dictionary<string, string> { ["BEDBUREAU_API_KEY"] = Gateway.HospitalKey, ["BEDBUREAU_CONFIG"] = config };
+
+        var exit = await Run(environment, "push", "--beds", bundle);
+
+        Assert.True(exit == AdapterCli.Ok, _output.ToString());
+        var shown = (await Gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile);
+        Assert.Equal((3, 1, 1), (shown.Total, shown.Occupied, shown.Free));
+    }
+
+    [Fact]
+    public async Task A_bad_file_is_rejected_whole_and_nothing_is_sent()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profiles = hospital.Hospital.BedProfileCodes;
+        var before = hospital.Census;
+
+        // Good rows first: none of them may reach the bureau because a later row is wrong.
+        var rows = profiles.Select(p => $"{p},900,1,1").Append("999,10,5,6");
+        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n" + string.Join('\n', rows) + "\n");
+
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains($"{beds}, line {profiles.Count + 2}, field free: 6 is more than total - occupied (5)", Flat(), StringComparison.Ordinal);
+        Assert.Equal(before, (await Gateway.GetHospitalAsync()).Census);
+    }
+
+    [Fact]
+    public async Task Dry_run_shows_the_calls_and_sends_nothing()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profile = hospital.Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},777,700,70\n");
+
+        var exit = await Run("push", "--beds", beds, "--dry-run", "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.Ok, exit);
+        Assert.Contains("777", _output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("Dry run: nothing was sent", Flat(), StringComparison.Ordinal);
+        Assert.DoesNotContain((await Gateway.GetHospitalAsync()).Census, c => c.Total == 777);
+    }
+
+    [Fact]
+    public async Task A_rejected_push_exits_non_zero_with_the_bureaus_reason()
+    {
+        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
+
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--api-key", "bbk_0000000000000000_wrong");
+
+        Assert.Equal(AdapterCli.SendFailed, exit);
+        Assert.Contains("Not sent (Unauthenticated)", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Missing_api_key_is_a_configuration_error()
+    {
+        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
+
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains("Configuration: api_key: is required", Flat(), StringComparison.Ordinal);
+    }
+
+    private Task<int> Run(params string[] args) => Run(new Dictionary<string, string>(), args);
+
+    private Task<int> Run(Dictionary<string, string> environment, params string[] args)
+    {
+        var console = AnsiConsole.Create(new AnsiConsoleSettings
+        {
+            Ansi = AnsiSupport.No,
+            ColorSystem = ColorSystemSupport.NoColors,
+            Interactive = InteractionSupport.No,
+            Out = new AnsiConsoleOutput(_output),
+        });
+        console.Profile.Width = 400;
+        return AdapterCli.RunAsync(args, console, _output, environment.GetValueOrDefault, TimeProvider.System, CancellationToken.None);
+    }
+
+    private string Flat() => string.Join(' ', _output.ToString().Split('\n', StringSplitOptions.TrimEntries));
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_directory, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    public void Dispose()
+    {
+        _output.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
