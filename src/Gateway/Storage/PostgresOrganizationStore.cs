@@ -68,8 +68,8 @@ internal sealed class PostgresOrganizationStore(PostgresDatabase database) : IOr
         command.Parameters.Add(new NpgsqlParameter { Value = key.OrganizationId });
         command.Parameters.Add(new NpgsqlParameter { Value = key.Salt });
         command.Parameters.Add(new NpgsqlParameter { Value = key.Hash });
-        command.Parameters.Add(new NpgsqlParameter { Value = key.CreatedAt });
-        command.Parameters.Add(new NpgsqlParameter { Value = (object?)key.RevokedAt ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter { Value = key.CreatedAt.ToUniversalTime() });
+        command.Parameters.Add(new NpgsqlParameter { Value = (object?)key.RevokedAt?.ToUniversalTime() ?? DBNull.Value });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -78,7 +78,7 @@ internal sealed class PostgresOrganizationStore(PostgresDatabase database) : IOr
         await using var connection = await database.OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var command = new NpgsqlCommand("UPDATE api_keys SET revoked_at = $2 WHERE key_id = $1 AND revoked_at IS NULL", connection);
         command.Parameters.Add(new NpgsqlParameter { Value = keyId });
-        command.Parameters.Add(new NpgsqlParameter { Value = revokedAt });
+        command.Parameters.Add(new NpgsqlParameter { Value = revokedAt.ToUniversalTime() });
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
