@@ -183,8 +183,10 @@ internal sealed class ClientCall<TResponse>(GrpcChannel channel, CallOptions opt
     {
         if (_cancellation.IsCancellationRequested)
         {
-            var deadlinePassed = options.Deadline is { } deadline && deadline <= DateTime.UtcNow;
-            return Complete(deadlinePassed ? new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded") : new Status(StatusCode.Cancelled, "Call cancelled by the client."), []);
+            // Only the caller's token or the deadline timer cancel the call; the timer may fire a
+            // little before DateTime.UtcNow reaches the deadline, so do not compare clocks.
+            var byCaller = options.CancellationToken.IsCancellationRequested;
+            return Complete(byCaller || options.Deadline is null ? new Status(StatusCode.Cancelled, "Call cancelled by the client.") : new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), []);
         }
 
         var code = ex switch
