@@ -20,10 +20,10 @@ const ALL_CASES = [
 ];
 
 const port = arg('port');
-const protos = arg('protos');
+const protos = path.resolve(arg('protos'));
 const cases = arg('cases', ALL_CASES.join(',')).split(',');
 
-const definition = protoLoader.loadSync(path.join(protos, 'grpc/testing/test.proto'), {
+const definition = protoLoader.loadSync('grpc/testing/test.proto', {
   includeDirs: [protos], keepCase: true, longs: Number, defaults: true,
 });
 const testing = grpc.loadPackageDefinition(definition).grpc.testing;
