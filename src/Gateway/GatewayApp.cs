@@ -54,6 +54,10 @@ public static class GatewayApp
         services.AddHostedService<StorageHealthMonitor>();
 
         var app = builder.Build();
+
+        // The web page (wwwroot beside the binary): before routing, so the gRPC fallback never sees it.
+        app.UseDefaultFiles();
+        app.UseStaticFiles();
         app.UseRouting();
         var audit = app.Services.GetRequiredService<AuditTrail>();
         app.Use((context, next) => audit.InvokeAsync(context, next));

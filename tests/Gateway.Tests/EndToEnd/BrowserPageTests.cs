@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using BedBureau.Contract.V1;
+using Google.Protobuf.WellKnownTypes;
+
+namespace BedBureau.Gateway.Tests.EndToEnd;
+
+/// <summary>
+/// The web page in a real headless Chromium (Debian's, driven by playwright-core from npm, both
+/// installed by .ci/run): a patient enters code and key and sees the status; a change made over
+/// gRPC appears on the page by itself; the free-beds board marks a stale count.
+/// </summary>
+[Collection(GatewayCollection.Name)]
+public sealed class BrowserPageTests(GatewayFixture gateway)
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
+
+    /// <summary>tests/Gateway.Tests/browser in the source tree, found upwards from the test binary.</summary>
+    private static string BrowserDirectory()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            var candidate = Path.Combine(dir.FullName, "tests", "Gateway.Tests", "browser");
+            if (File.Exists(Path.Combine(candidate, "package.json")))
+            {
+                return File.Exists(Path.Combine(candidate, "node_modules", "playwright-core", "package.json"))
+                    ? candidate
+                    : throw new InvalidOperationException($"playwright-core is not installed: run 'npm ci' in {candidate} (.ci/run does).");
+            }
+        }
+
+        throw new InvalidOperationException("tests/Gateway.Tests/browser not found above the test binary.");
+    }
+
+    [Fact]
+    public async Task A_patient_sees_the_status_and_a_change_made_over_grpc_arrives_live()
+    {
+        var registered = await Scenario.RegisterAsync(gateway);
+        using var hospital = gateway.ChannelFor(gateway.Hospital(1));
+        var staleHospital = gateway.Hospital(1);
+        var info = await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = staleHospital.organization_id });
+        var boardProfile = info.Hospital.BedProfileCodes[0];
+        await hospital.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
+        {
+            RequestId = Guid.NewGuid().ToString(), BedProfileCode = boardProfile,
+            Days = { new AdmissionDay { Date = GatewayFixture.Date(gateway.Today.AddDays(5)), Slots = 10 } },
+        });
+        await hospital.UnaryAsync(Api.ReportBeds, new ReportBedsRequest
+        {
+            RequestId = Guid.NewGuid().ToString(),
+            Reports = { new BedReport { BedProfileCode = boardProfile, Total = 40, Occupied = 30, Free = 10, ReportedAt = Timestamp.FromDateTimeOffset(gateway.Time.GetUtcNow().AddDays(-3)) } },
+        });
+
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = BrowserDirectory(),
+            RedirectStandardInput = true,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[] { "patient-page.mjs", gateway.HttpAddress, registered.HospitalizationCode, registered.AccessKey, boardProfile, info.Hospital.Name })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var node = Process.Start(start)!;
+        var errors = node.StandardError.ReadToEndAsync();
+        try
+        {
+            var ready = await StepAsync(node, errors, "READY");
+            Assert.Contains("Зарегистрировано", ready, StringComparison.Ordinal);
+
+            using var own = gateway.ChannelFor(gateway.Hospital(0));
+            await own.UnaryAsync(Api.Schedule, new ScheduleReferralRequest
+            {
+                RequestId = Guid.NewGuid().ToString(), HospitalizationCode = registered.HospitalizationCode, Reason = "Дата подтверждена больницей",
+            });
+            await node.StandardInput.WriteLineAsync("CHANGED");
+            await node.StandardInput.FlushAsync();
+
+            var updated = await StepAsync(node, errors, "UPDATED");
+            Assert.Contains("Дата подтверждена больницей", updated, StringComparison.Ordinal);
+            var board = await StepAsync(node, errors, "BOARD");
+            Assert.Contains("rows=", board, StringComparison.Ordinal);
+            await node.WaitForExitAsync().WaitAsync(StepTimeout);
+            Assert.True(node.ExitCode == 0, $"the page script failed: {await errors}");
+        }
+        finally
+        {
+            if (!node.HasExited)
+            {
+                node.Kill(entireProcessTree: true);
+            }
+        }
+    }
+
+    /// <summary>The script's next line, which must start with <paramref name="step"/>; its stderr on failure.</summary>
+    private static async Task<string> StepAsync(Process node, Task<string> errors, string step)
+    {
+        var line = await node.StandardOutput.ReadLineAsync().WaitAsync(StepTimeout);
+        if (line is null || !line.StartsWith(step, StringComparison.Ordinal))
+        {
+            await node.WaitForExitAsync().WaitAsync(StepTimeout);
+            Assert.Fail($"expected {step}, the page script said '{line}' and: {await errors}");
+        }
+
+        return line;
+    }
+}
