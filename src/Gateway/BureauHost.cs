@@ -127,7 +127,8 @@ public sealed partial class BureauHost(
             await organizations.SaveOrganizationAsync(organization with { Bin = ValidBin(organization.Bin) }, cancellationToken).ConfigureAwait(false);
         }
 
-        var demo = sample.Hospitals.Take(3).Select(h => new Organization(h.Id, OrganizationKind.Hospital, h.Name, h.Bin, h.RegionCode)).Concat(polyclinics).Append(admin);
+        // Three hospitals' keys for a demo; the national-day load test asks for every hospital's.
+        var demo = sample.Hospitals.Take(configuration.GetValue("Sample:HospitalKeys", 3)).Select(h => new Organization(h.Id, OrganizationKind.Hospital, h.Name, h.Bin, h.RegionCode)).Concat(polyclinics).Append(admin);
         var keys = new List<object>();
         foreach (var organization in demo)
         {

@@ -38,6 +38,8 @@ public sealed class NationalDataset
 
     private static readonly string[] DefaultIcd10 = ["R69", "Z03.8", "J06.9", "M54.5", "K29.7"];
 
+    private const int BedsSpread = 27;
+
     private static readonly string[] Kinds = ["city hospital", "regional hospital", "district hospital", "multi-profile hospital", "clinical centre"];
 
     private NationalDataset(IReadOnlyList<HospitalSample> hospitals, IReadOnlyList<ReferralSample> referrals)
@@ -61,7 +63,8 @@ public sealed class NationalDataset
     public static NationalDataset Generate(int seed, DateOnly today, int hospitalCount = 1400, int referralCount = 300_000)
     {
         var random = new Random(seed);
-        var profiles = ReferenceCatalog.BedProfiles;
+        var adult = ReferenceCatalog.BedProfiles.Where(p => !p.IsChild).ToArray();
+        var child = ReferenceCatalog.BedProfiles.Where(p => p.IsChild).ToArray();
         var hospitals = new List<HospitalSample>(hospitalCount);
         var usedIds = new HashSet<string>();
         var totalWeight = RegionWeights.Sum(r => r.Weight);
@@ -75,18 +78,24 @@ public sealed class NationalDataset
             }
             while (!usedIds.Add(id));
 
-            // ~106,000 beds over 1,400 hospitals: 1 to 10 profiles of 8 to 40 beds.
+            // About one hospital in ten is a children's hospital (child profiles only); the others
+            // are adult hospitals, a third of them with a paediatric ward or two. Adult and child
+            // beds are separate profiles, never summed.
+            var childrens = random.Next(10) == 0;
             var profileCount = 1 + (int)(random.NextDouble() * random.NextDouble() * 10);
-            var chosen = new List<ProfileBeds>(profileCount);
-            foreach (var profile in profiles.OrderBy(_ => random.Next()).Take(profileCount))
+            var candidates = childrens ? child : adult.OrderBy(_ => random.Next()).Take(profileCount)
+                .Concat(random.Next(3) == 0 ? child.OrderBy(_ => random.Next()).Take(1 + random.Next(2)) : []);
+            var chosen = new List<ProfileBeds>(profileCount + 2);
+            foreach (var profile in childrens ? candidates.OrderBy(_ => random.Next()).Take(profileCount) : candidates)
             {
-                var total = 8 + random.Next(33);
+                // ~106,000 beds over 1,400 hospitals: 8 to 34 beds a profile.
+                var total = 8 + random.Next(BedsSpread);
                 var occupied = (int)(total * (0.55 + random.NextDouble() * 0.45));
                 var slots = Math.Max(1, (int)Math.Round(total / 4.0));
                 chosen.Add(new ProfileBeds(profile.Code, total, occupied, slots));
             }
 
-            var name = $"{Kinds[random.Next(Kinds.Length)]} No. {i + 1}";
+            var name = $"{(childrens ? "children's hospital" : Kinds[random.Next(Kinds.Length)])} No. {i + 1}";
             hospitals.Add(new HospitalSample(id, Bin(random), name, region, $"locality {random.Next(1, 40)}", chosen));
         }
 

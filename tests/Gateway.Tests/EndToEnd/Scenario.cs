@@ -9,6 +9,7 @@ namespace BedBureau.Gateway.Tests.EndToEnd;
 internal static class Scenario
 {
     private static int _serial = 100_000;
+    private static int _dates;
 
     /// <summary>A profile a demo hospital offers, with a valid IIN of the right age for it.</summary>
     public static async Task<(string Hospital, string Profile, string Iin)> TargetAsync(GatewayFixture gateway, int hospitalIndex = 0)
@@ -21,14 +22,15 @@ internal static class Scenario
         return (hospital, profile, iin);
     }
 
-    public static RegisterReferralRequest Registration(GatewayFixture gateway, string hospital, string profile, string iin, int inDays = 2) => new()
+    /// <param name="inDays">Days ahead; by default the tests' referrals spread over 2..26 days, the sample's calendars being small.</param>
+    public static RegisterReferralRequest Registration(GatewayFixture gateway, string hospital, string profile, string iin, int? inDays = null) => new()
     {
         RequestId = Guid.NewGuid().ToString(),
         PatientIin = iin,
         Icd10Code = "I20.8",
         BedProfileCode = profile,
         HospitalId = hospital,
-        PlannedDate = Date(gateway.Today.AddDays(inDays)),
+        PlannedDate = Date(gateway.Today.AddDays(inDays ?? 2 + (Interlocked.Increment(ref _dates) % 25))),
         Purpose = TreatmentPurpose.Surgical,
         FinanceSource = FinanceSource.GuaranteedVolume,
         PatientRegionCode = "75",
@@ -40,6 +42,17 @@ internal static class Scenario
     {
         var (hospital, profile, iin) = await TargetAsync(gateway, hospitalIndex);
         using var polyclinic = gateway.ChannelFor(gateway.Polyclinic(polyclinicIndex));
-        return await polyclinic.UnaryAsync(Api.Register, Registration(gateway, hospital, profile, iin));
+
+        // The sample's calendars are small: many tests' referrals move on to a later day once one is full.
+        for (var inDays = 2 + (Interlocked.Increment(ref _dates) % 25); ; inDays++)
+        {
+            try
+            {
+                return await polyclinic.UnaryAsync(Api.Register, Registration(gateway, hospital, profile, iin, inDays));
+            }
+            catch (Wire.RpcException ex) when (inDays < 29 && ex.Status.Detail.StartsWith("[NO_FREE_SLOT]", StringComparison.Ordinal))
+            {
+            }
+        }
     }
 }
