@@ -52,18 +52,90 @@ internal static class RequestReader
         }
     }
 
-    /// <summary>The one message of a unary or server-streaming request.</summary>
-    public static async ValueTask<T> ReadSingleMessageAsync<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize)
+    /// <summary>
+    /// The one message of a unary or server-streaming request. The body is read to its end
+    /// (the request is one message), refusing a too-large prefix as soon as it arrives; when
+    /// the whole body is already buffered, as it usually is for small requests, nothing awaits
+    /// and no async state is allocated.
+    /// </summary>
+    public static ValueTask<T> ReadSingleMessageAsync<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize)
         where T : class, IMessage<T>
     {
-        var message = await ReadMessageAsync(context, parser, maxMessageSize, context.CancellationToken).ConfigureAwait(false)
-            ?? throw new RpcException(StatusCode.Internal, "Request did not include a message.");
-        if (await ReadMessageAsync(context, parser, maxMessageSize, context.CancellationToken).ConfigureAwait(false) is not null)
+        var reader = context.HttpContext.Request.BodyReader;
+        if (reader.TryRead(out var result))
         {
-            throw new RpcException(StatusCode.Internal, "Additional data after the message received.");
+            if (TryReadWholeBody(context, parser, maxMessageSize, reader, result, out var message))
+            {
+                return new ValueTask<T>(message);
+            }
+
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
         }
 
-        return message;
+        return ReadSingleMessageSlowAsync(context, parser, maxMessageSize, reader);
+    }
+
+    private static async ValueTask<T> ReadSingleMessageSlowAsync<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize, PipeReader reader)
+        where T : class, IMessage<T>
+    {
+        while (true)
+        {
+            var result = await reader.ReadAsync(context.CancellationToken).ConfigureAwait(false);
+            if (TryReadWholeBody(context, parser, maxMessageSize, reader, result, out var message))
+            {
+                return message;
+            }
+
+            if (result.IsCanceled)
+            {
+                throw new OperationCanceledException(context.CancellationToken);
+            }
+
+            reader.AdvanceTo(result.Buffer.Start, result.Buffer.End);
+        }
+    }
+
+    /// <summary>
+    /// Parses the single message once the body has ended (consuming it); false while more is to
+    /// come. Throws RESOURCE_EXHAUSTED from the prefix alone, INTERNAL for a missing,
+    /// truncated or trailing message.
+    /// </summary>
+    private static bool TryReadWholeBody<T>(ServerCallContext context, MessageParser<T> parser, int maxMessageSize, PipeReader reader, ReadResult result, out T message)
+        where T : class, IMessage<T>
+    {
+        message = null!;
+        var buffer = result.Buffer;
+        var frame = MessageFraming.TryRead(ref buffer, maxMessageSize, out var compressed, out var payload, out var length);
+        if (frame == FrameReadResult.TooLarge)
+        {
+            reader.AdvanceTo(result.Buffer.Start);
+            throw new RpcException(StatusCode.ResourceExhausted, $"Received message larger than max ({length} vs. {maxMessageSize})");
+        }
+
+        if (!result.IsCompleted)
+        {
+            return false;
+        }
+
+        try
+        {
+            if (frame == FrameReadResult.Incomplete)
+            {
+                throw new RpcException(StatusCode.Internal, result.Buffer.IsEmpty ? "Request did not include a message." : "Incomplete message.");
+            }
+
+            if (!buffer.IsEmpty)
+            {
+                throw new RpcException(StatusCode.Internal, "Additional data after the message received.");
+            }
+
+            message = Parse(context, parser, payload, compressed, maxMessageSize);
+            return true;
+        }
+        finally
+        {
+            reader.AdvanceTo(result.Buffer.End);
+        }
     }
 
     private static T Parse<T>(ServerCallContext context, MessageParser<T> parser, System.Buffers.ReadOnlySequence<byte> payload, bool compressed, int maxMessageSize)

@@ -110,6 +110,29 @@ public sealed class RawFrameErrorPathTests(ProbeHostFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Second_message_in_a_unary_request_is_internal()
+    {
+        byte[] body = [.. ProbeHost.Frame(new SimpleRequest()), .. ProbeHost.Frame(new SimpleRequest())];
+
+        var result = await GrpcResult.SendAsync(Host, ProbeHost.Request(Unary, new ByteArrayContent(body)));
+
+        Assert.Equal(StatusCode.Internal, result.Status);
+    }
+
+    [Fact]
+    public async Task Unary_request_arriving_in_pieces_is_served()
+    {
+        // The prefix, then the message in two writes: the server must wait for the whole body.
+        var frame = ProbeHost.Frame(new SimpleRequest { ResponseSize = 9, Payload = new Payload { Body = ByteString.CopyFrom(new byte[1000]) } });
+        using var content = new ChunkedContent([frame[..3], frame[3..500], frame[500..]]);
+
+        var result = await GrpcResult.SendAsync(Host, ProbeHost.Request(Unary, content));
+
+        Assert.Equal(StatusCode.OK, result.Status);
+        Assert.Equal(9, SimpleResponse.Parser.ParseFrom(result.Body.AsSpan(MessageFraming.HeaderSize)).Payload.Body.Length);
+    }
+
+    [Fact]
     public async Task Compressed_flag_without_grpc_encoding_is_internal()
     {
         var frame = ProbeHost.Frame(Gzip(new SimpleRequest { ResponseSize = 3 }.ToByteArray()), compressed: true);
@@ -332,5 +355,25 @@ internal sealed class HoldOpenContent(byte[] bytes) : HttpContent
     {
         _done.TrySetResult();
         base.Dispose(disposing);
+    }
+}
+
+/// <summary>Request content written in separate flushed pieces, a little apart.</summary>
+internal sealed class ChunkedContent(byte[][] chunks) : HttpContent
+{
+    protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context)
+    {
+        foreach (var chunk in chunks)
+        {
+            await stream.WriteAsync(chunk);
+            await stream.FlushAsync();
+            await Task.Delay(20);
+        }
+    }
+
+    protected override bool TryComputeLength(out long length)
+    {
+        length = -1;
+        return false;
     }
 }
