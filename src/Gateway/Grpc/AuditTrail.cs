@@ -43,14 +43,13 @@ internal sealed class AuditEntry
 }
 
 /// <summary>
-/// Appends an audit record for every call of a mutating RPC, whatever its outcome (refusals
-/// and failures included). The record is written after the change committed and before the
-/// call's status is sent: a client sees success only once the record is durable. Should the
-/// audit write fail, the call ends UNAVAILABLE, and the client's retry with the same
-/// request_id (an idempotent replay) writes it then. The change itself and its referral event
-/// (actor, time, reason) commit together in the grain's transaction; the audit record follows
-/// in its own group-committed transaction, so a crash between the two can lose an audit record
-/// but never the event.
+/// The audit trail of the mutating RPCs. A change that commits writes its record in the grain's
+/// own storage transaction (<see cref="AuditLog.OfGrainChange"/>): there is no acknowledged
+/// change without its record, and no record of a change that did not commit. A call that fails
+/// (refused, invalid, unauthenticated, storage down) changes nothing, and this middleware appends
+/// its record after the handler, before the call's status is sent; should that append fail, the
+/// call ends UNAVAILABLE instead of its own error. An idempotent replay changes nothing and is not
+/// recorded again.
 /// </summary>
 internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILogger<AuditTrail> logger)
 {
@@ -90,8 +89,12 @@ internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILo
         var code = context.Response.Headers[GrpcProtocol.StatusHeader].ToString() is { Length: > 0 } header ? header : trailers?[GrpcProtocol.StatusHeader].ToString() ?? "";
         var message = context.Response.Headers[GrpcProtocol.MessageHeader].ToString() is { Length: > 0 } m ? m : trailers?[GrpcProtocol.MessageHeader].ToString() ?? "";
         var status = int.TryParse(code, out var number) ? (StatusCode)number : StatusCode.Unknown;
-        var record = new AuditRecord(0, entry.Actor, action, entry.Target, time.GetUtcNow(), entry.RequestId,
-            status == StatusCode.OK ? "OK" : StatusName(status), Reason(PercentEncoding.Decode(message)));
+        if (status == StatusCode.OK)
+        {
+            return; // recorded with the change, in its transaction
+        }
+
+        var record = new AuditRecord(0, entry.Actor, action, entry.Target, time.GetUtcNow(), entry.RequestId, StatusName(status), Reason(PercentEncoding.Decode(message)));
         try
         {
             await host.Storage.Audit.AppendAsync(record, CancellationToken.None).ConfigureAwait(false);
@@ -99,7 +102,7 @@ internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILo
         catch (StorageUnavailableException ex)
         {
             LogAuditFailed(logger, action, ex);
-            const string unavailable = "[AUDIT_UNAVAILABLE] The change could not be recorded in the audit trail; retry with the same request_id.";
+            const string unavailable = "[AUDIT_UNAVAILABLE] The refusal could not be recorded in the audit trail; nothing was changed.";
             if (context.Response.HasStarted && trailers is not null)
             {
                 trailers[GrpcProtocol.StatusHeader] = ((int)StatusCode.Unavailable).ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -44,7 +44,6 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
         var result = await host.Bureau.RegisterAsync(key, new RegisterReferral(
             request.RequestId, actor, request.PatientIin, request.Icd10Code, ContractMapping.ToDate(request.PlannedDate, "planned_date"),
             (Domain.TreatmentPurpose)request.Purpose, (Domain.FinanceSource)request.FinanceSource, request.PatientLocality, request.PatientRegionCode), context.CancellationToken);
-        AuditEntry.Retarget(context, result.View.Referral.HospitalizationCode);
         return new RegisterReferralResponse
         {
             HospitalizationCode = result.View.Referral.HospitalizationCode,

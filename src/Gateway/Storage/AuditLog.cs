@@ -42,13 +42,65 @@ public sealed partial class AuditLog : IAsyncDisposable
     }
 
     public Task AppendAsync(AuditRecord record, CancellationToken cancellationToken = default) =>
-        _committer.CommitAsync(record with
+        _committer.CommitAsync(Clean(record), cancellationToken);
+
+    /// <summary>The contract's RPC behind each operation a grain records with its idempotency key.</summary>
+    private static readonly Dictionary<string, string> GrainOperations = new(StringComparer.Ordinal)
+    {
+        ["ReportBeds"] = "bedbureau.v1.HospitalService/ReportBeds",
+        ["SetAdmissionCapacity"] = "bedbureau.v1.HospitalService/SetAdmissionCapacity",
+        ["ScheduleReferral"] = "bedbureau.v1.HospitalService/ScheduleReferral",
+        ["AdmitPatient"] = "bedbureau.v1.HospitalService/AdmitPatient",
+        ["RefusePatient"] = "bedbureau.v1.HospitalService/RefusePatient",
+        ["RegisterReferral"] = "bedbureau.v1.ReferralService/RegisterReferral",
+        ["CancelReferral"] = "bedbureau.v1.ReferralService/CancelReferral",
+        ["RescheduleReferral"] = "bedbureau.v1.ReferralService/RescheduleReferral",
+    };
+
+    /// <summary>
+    /// The audit records of one grain commit, written in the commit's own transaction: the
+    /// caller's change (its idempotency record names the operation and request id), or changes
+    /// the bureau made by itself (no-shows), one per referral event.
+    /// </summary>
+    internal static IEnumerable<AuditRecord> OfGrainChange(BedBureau.BedGrain.Domain.BedGrainKey key, BedBureau.BedGrain.Storage.BedGrainChange change)
+    {
+        if (change.Idempotency is { } record)
         {
-            Target = Mask(record.Target),
-            RequestId = Mask(record.RequestId),
-            Reason = Mask(record.Reason),
-            ActorOrganizationId = Clip(record.ActorOrganizationId),
-        }, cancellationToken);
+            var action = GrainOperations.TryGetValue(record.Operation, out var rpc) ? rpc : $"grain/{record.Operation}";
+            var target = record.HospitalizationCode.Length > 0 ? record.HospitalizationCode
+                : record.Operation == "ReportBeds" || record.Operation == "SetAdmissionCapacity" ? $"{key.HospitalId}/{key.ProfileCode}"
+                : key.HospitalId;
+            // Grains key idempotency records "{organisation}/{request id}".
+            var prefix = change.ActorOrganizationId + "/";
+            var requestId = record.Key.StartsWith(prefix, StringComparison.Ordinal) ? record.Key[prefix.Length..] : record.Key;
+            yield return Clean(new AuditRecord(0, change.ActorOrganizationId, action, target, record.CreatedAt, requestId, "OK", ""));
+            yield break;
+        }
+
+        foreach (var e in change.Events)
+        {
+            yield return Clean(new AuditRecord(0, e.ActorOrganizationId, $"bureau/{e.Action}", e.HospitalizationCode, e.OccurredAt, "", "OK", ""));
+        }
+    }
+
+    /// <summary>The record as stored: caller-chosen texts clipped and masked.</summary>
+    internal static AuditRecord Clean(AuditRecord record) => record with
+    {
+        Target = Mask(record.Target),
+        RequestId = Mask(record.RequestId),
+        Reason = Mask(record.Reason),
+        ActorOrganizationId = Clip(record.ActorOrganizationId),
+    };
+
+    /// <summary>The SQL and parameters that append one record (also inside another transaction).</summary>
+    internal static (string Sql, (string Name, object? Value)[] Parameters) Insert(AuditRecord record, SqlDialect dialect) =>
+        ("""
+        INSERT INTO audit_records (actor_organization_id, action, target, occurred_at, request_id, outcome, reason)
+        VALUES (@actor, @action, @target, @at, @request, @outcome, @reason)
+        """,
+        [("@actor", record.ActorOrganizationId), ("@action", record.Action), ("@target", record.Target),
+         ("@at", dialect == SqlDialect.Postgres ? record.OccurredAt.ToUniversalTime() : record.OccurredAt.ToUnixTimeMilliseconds()),
+         ("@request", record.RequestId), ("@outcome", record.Outcome), ("@reason", record.Reason)]);
 
     /// <summary>IINs (and BINs) are 12 digits: such a run never reaches the trail, whatever a caller sends.</summary>
     internal static string Mask(string text) => TwelveDigits().Replace(Clip(text), "############");
@@ -66,17 +118,16 @@ public sealed partial class AuditLog : IAsyncDisposable
         {
             await using var command = connection.CreateCommand();
             command.Transaction = transaction;
-            command.CommandText = """
-                INSERT INTO audit_records (actor_organization_id, action, target, occurred_at, request_id, outcome, reason)
-                VALUES (@actor, @action, @target, @at, @request, @outcome, @reason)
-                """;
-            Add(command, "actor", record.ActorOrganizationId);
-            Add(command, "action", record.Action);
-            Add(command, "target", record.Target);
-            Add(command, "at", Instant(record.OccurredAt));
-            Add(command, "request", record.RequestId);
-            Add(command, "outcome", record.Outcome);
-            Add(command, "reason", record.Reason);
+            var (sql, parameters) = Insert(record, _dialect);
+            command.CommandText = sql;
+            foreach (var (name, value) in parameters)
+            {
+                var parameter = command.CreateParameter();
+                parameter.ParameterName = name;
+                parameter.Value = value ?? DBNull.Value;
+                command.Parameters.Add(parameter);
+            }
+
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 

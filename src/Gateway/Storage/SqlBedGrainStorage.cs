@@ -185,6 +185,13 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
                 [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@k", record.Key), ("@o", record.Operation), ("@c", record.HospitalizationCode),
                  ("@ak", record.ProtectedAccessKey), ("@at", record.CreatedAt.ToUniversalTime())]);
         }
+
+        // The audit trail in the change's own transaction: no acknowledged change without its record.
+        foreach (var audit in AuditLog.OfGrainChange(key, change))
+        {
+            var (sql, parameters) = AuditLog.Insert(audit, _dialect);
+            yield return new Statement(sql, parameters);
+        }
     }
 
     private static void AddParameters(DbParameterCollection collection, (string Name, object? Value)[] parameters, Func<DbParameter> create)

@@ -9,6 +9,28 @@ public abstract class AuditLogTests
 
     protected abstract Task<(AuditLog Log, Func<Task<AuditLog>> Reopen)> CreateAsync();
 
+    /// <summary>The grain storage on the same database as the log <see cref="CreateAsync"/> made last.</summary>
+    protected abstract SqlBedGrainStorage GrainStorage();
+
+    [Fact]
+    public async Task A_grain_commit_writes_its_audit_record_in_its_own_transaction_and_a_lost_race_writes_none()
+    {
+        var (log, _) = await CreateAsync();
+        await using var grains = GrainStorage();
+        var key = new BedBureau.BedGrain.Domain.BedGrainKey("01W9", "101");
+        BedBureau.BedGrain.Storage.BedGrainChange Change(long version, string requestId) => new(
+            version, new BedBureau.BedGrain.Domain.BedCensus(10, 5, 5, 0, 0, T0), [], [], [],
+            new BedBureau.BedGrain.Domain.IdempotencyRecord($"01W9/{requestId}", "ReportBeds", "", null, T0), 0, 0, "01W9");
+
+        await grains.CommitAsync(key, 0, Change(1, "first"), default);
+        await Assert.ThrowsAsync<BedBureau.BedGrain.Runtime.StorageConflictException>(() => grains.CommitAsync(key, 0, Change(1, "lost-the-race"), default));
+
+        var record = Assert.Single(await log.ListAsync(new AuditQuery(null, null, null, null, null, 0, 10), default));
+        Assert.Equal(("01W9", "bedbureau.v1.HospitalService/ReportBeds", "01W9/101", "first", "OK", T0),
+            (record.ActorOrganizationId, record.Action, record.Target, record.RequestId, record.Outcome, record.OccurredAt));
+        await log.DisposeAsync();
+    }
+
     [Fact]
     public async Task Appended_records_are_read_back_after_reopening_filtered_and_paged()
     {
@@ -47,9 +69,14 @@ public abstract class AuditLogTests
 
 public sealed class SqliteAuditLogTests : AuditLogTests
 {
+    private SqliteDatabase? _database;
+
+    protected override SqlBedGrainStorage GrainStorage() =>
+        new(async ct => await _database!.OpenAsync(ct), SqlDialect.Sqlite, new GroupCommitOptions { Writers = 1 }, TimeProvider.System);
+
     protected override async Task<(AuditLog, Func<Task<AuditLog>>)> CreateAsync()
     {
-        var database = new SqliteDatabase(TestDatabases.NewSqlitePath());
+        var database = _database = new SqliteDatabase(TestDatabases.NewSqlitePath());
         await database.MigrateAsync(default);
         AuditLog Open() => new(async ct => await database.OpenAsync(ct), SqlDialect.Sqlite, writers: 1);
         return (Open(), () => Task.FromResult(Open()));
@@ -58,10 +85,15 @@ public sealed class SqliteAuditLogTests : AuditLogTests
 
 public sealed class PostgresAuditLogTests : AuditLogTests
 {
+    private PostgresDatabase? _database;
+
+    protected override SqlBedGrainStorage GrainStorage() =>
+        new(async ct => await _database!.OpenAsync(ct), SqlDialect.Postgres, new GroupCommitOptions(), TimeProvider.System);
+
     protected override async Task<(AuditLog, Func<Task<AuditLog>>)> CreateAsync()
     {
         var connectionString = await TestDatabases.CreatePostgresDatabaseAsync();
-        var database = PostgresDatabase.Create(connectionString);
+        var database = _database = PostgresDatabase.Create(connectionString);
         await database.MigrateAsync(default);
         AuditLog Open() => new(async ct => await database.OpenAsync(ct), SqlDialect.Postgres, writers: 2);
         return (Open(), () => Task.FromResult(Open()));
