@@ -1,0 +1,36 @@
+using System.CommandLine;
+using BedBureau.LoadTest;
+using Google.Protobuf;
+
+var server = new Option<string>("--server") { Description = "The gateway's gRPC address", DefaultValueFactory = _ => "http://127.0.0.1:50051" };
+var keys = new Option<FileInfo>("--keys") { Description = "The gateway's demo-keys.json (start it with Sample:HospitalKeys=1400 for every hospital's)", Required = true };
+var scale = new Option<double>("--scale") { Description = "1 = the national day (8,500 referrals, 1,000,000 lookups); 0.01 for a quick run", DefaultValueFactory = _ => 1 };
+var concurrency = new Option<int>("--concurrency") { Description = "Calls in flight (lookups use twice as many)", DefaultValueFactory = _ => 64 };
+var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };
+var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the hottest code's framed GetQueueStatusRequest here (an h2load request body)" };
+var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody };
+root.SetAction(async (result, cancellationToken) =>
+{
+    var day = new NationalDay(new NationalDayOptions
+    {
+        Server = result.GetValue(server)!,
+        KeysFile = result.GetValue(keys)!.FullName,
+        Scale = result.GetValue(scale),
+        Concurrency = result.GetValue(concurrency),
+        LookupConcurrency = result.GetValue(concurrency) * 2,
+        Seed = result.GetValue(seed),
+    }, Console.Out);
+    var outcome = await day.RunAsync(cancellationToken);
+    if (result.GetValue(lookupBody) is { } file && outcome.HotLookup is { } lookup)
+    {
+        // gRPC framing: no compression, 4-byte big-endian length, the message.
+        var message = lookup.ToByteArray();
+        var framed = new byte[5 + message.Length];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32BigEndian(framed.AsSpan(1), message.Length);
+        message.CopyTo(framed, 5);
+        await File.WriteAllBytesAsync(file.FullName, framed, cancellationToken);
+    }
+
+    return outcome.Passed ? 0 : 1;
+});
+return await root.Parse(args).InvokeAsync();

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# The national day and the hottest call, in one run on one gateway process:
+#   1. start-up: seed the full national dataset (1,400 hospitals, ~106,000 beds, 300,000
+#      referrals) into a fresh store, stop, start again on it: seconds to serving (/healthz)
+#   2. the national day: bench/LoadTest --scale $SCALE (fails the script on any error or
+#      invariant violation)
+#   3. resident memory (VmRSS) of the gateway with the national dataset loaded, after the day
+#   4. h2load: GetQueueStatus of the day's hottest code at saturation, and at a fixed $RATE/s
+#      with p99 from h2load's request log; /healthz on the same server and settings as baseline
+#   5. ReportBeds profile updates/s: from the day's reporting hour (printed by the load tool)
+# Store: SQLite in a temporary directory; PG=1 uses a fresh database on $PG_URL instead.
+# Needs: dotnet, h2load (nghttp2-client), psql for PG=1.
+# Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SCALE=${SCALE:-1}
+SEED_REFERRALS=${SEED_REFERRALS:-300000}
+DURATION=${DURATION:-10}
+CLIENTS=${CLIENTS:-50}
+STREAMS=${STREAMS:-10}
+RATE=${RATE:-20000}
+GRPC_PORT=${GRPC_PORT:-50561}
+HTTP_PORT=${HTTP_PORT:-50562}
+PG=${PG:-0}
+PG_URL=${PG_URL:-127.0.0.1:55433}
+
+work=$(mktemp -d /tmp/bedbureau-nationalday.XXXXXX)
+gateway_pid=""
+cleanup() {
+  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "== build"
+dotnet build src/Gateway -c Release -v quiet -nologo >/dev/null
+dotnet build bench/LoadTest -c Release -v quiet -nologo >/dev/null
+
+args=(
+  "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:$GRPC_PORT"
+  "--Kestrel:Endpoints:Http:Url=http://127.0.0.1:$HTTP_PORT"
+  "--Storage:DataDirectory=$work/data"
+  "--Sample:Referrals=$SEED_REFERRALS"
+  "--Sample:HospitalKeys=1400"
+  # Patients are many addresses in life; here they are one: no per-address limit.
+  "--Patients:LookupsPerSecond=1000000000" "--Patients:LookupBurst=1000000000"
+  "--Logging:LogLevel:Default=Warning"
+)
+store="SQLite"
+if [ "$PG" = 1 ]; then
+  db="bedbureau_nationalday_$$"
+  host=${PG_URL%:*}; port=${PG_URL#*:}
+  psql -h "$host" -p "$port" -U postgres -qc "CREATE DATABASE $db" >/dev/null
+  trap 'cleanup; psql -h "$host" -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+  args+=("--ConnectionStrings:Postgres=Host=$host;Port=$port;Username=postgres;Database=$db" "--Security:PersonalDataSecret=nationalday-bench-secret-0123456789")
+  store="PostgreSQL"
+fi
+
+start_gateway() { # prints seconds from process start to /healthz answering
+  local t0; t0=$(date +%s.%N)
+  dotnet src/Gateway/bin/Release/net10.0/BedBureau.Gateway.dll "${args[@]}" >>"$work/gateway.log" 2>&1 &
+  gateway_pid=$!
+  until curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1; do
+    kill -0 "$gateway_pid" 2>/dev/null || { echo "gateway died:"; tail -20 "$work/gateway.log"; exit 1; }
+    sleep 0.1
+  done
+  echo "$(date +%s.%N) - $t0" | bc
+}
+
+echo "== start-up on $store"
+seeded=$(start_gateway)
+kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+restarted=$(start_gateway)
+printf '  first start, seeding %s referrals: %.1f s\n  start-up to serving on the national dataset: %.1f s\n' "$SEED_REFERRALS" "$seeded" "$restarted"
+
+echo "== national day (scale $SCALE)"
+rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
+dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
+  --keys "$work/data/demo-keys.json" --scale "$SCALE" --lookup-body "$work/lookup.bin" | tee "$work/day.txt"
+day_status=${PIPESTATUS[0]}
+rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
+rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status")
+printf '== resident memory: %d MB after start-up, %d MB after the day, peak %d MB\n' $((rss_before / 1024)) $((rss_after / 1024)) $((rss_peak / 1024))
+
+echo "== h2load GetQueueStatus (the day's hottest code) vs /healthz, -c $CLIENTS -m $STREAMS -D $DURATION"
+grpc=(-d "$work/lookup.bin" -H 'content-type: application/grpc' -H 'te: trailers')
+lookup="http://127.0.0.1:$GRPC_PORT/bedbureau.v1.PatientService/GetQueueStatus"
+health="http://127.0.0.1:$GRPC_PORT/healthz"
+nghttp -v "${grpc[@]}" "$lookup" 2>&1 | grep -q 'grpc-status: 0' || { echo "GetQueueStatus did not answer grpc-status 0"; exit 1; }
+run() { # label, h2load args... ; prints req/s and p50/p99 (ms) from the request log
+  local label=$1; shift
+  local out; out=$(h2load -t 1 --log-file="$work/h2load.log" "$@")
+  local rps; rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
+  local failed; failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1+\2/p' <<<"$out")
+  local pct; pct=$(awk '{print $3}' "$work/h2load.log" | sort -n | awk '{a[NR]=$1} END {printf "p50 %.2f ms  p99 %.2f ms  max %.2f ms", a[int(NR*0.5)]/1000, a[int(NR*0.99)]/1000, a[NR]/1000}')
+  printf '  %-34s %9.0f req/s  %s  (failed+errored %s)\n' "$label" "$rps" "$pct" "$failed"
+}
+run "healthz, saturation (baseline)" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" "$health"
+run "GetQueueStatus, saturation" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" "${grpc[@]}" "$lookup"
+per_client=$((RATE / CLIENTS))
+run "healthz at $RATE/s (baseline)" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "$health"
+run "GetQueueStatus at $RATE/s" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "${grpc[@]}" "$lookup"
+
+[ "$day_status" = 0 ] || { echo "THE NATIONAL DAY FAILED (exit $day_status): see above"; exit 1; }
