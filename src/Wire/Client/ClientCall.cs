@@ -178,6 +178,8 @@ internal sealed class ClientCall<TResponse>(GrpcChannel channel, CallOptions opt
         }
     }
 
+    private static readonly TimeSpan DeadlineSlack = TimeSpan.FromMilliseconds(20);
+
     /// <summary>Maps a transport failure to the status the caller sees.</summary>
     private RpcException Fail(Exception ex)
     {
@@ -189,15 +191,20 @@ internal sealed class ClientCall<TResponse>(GrpcChannel channel, CallOptions opt
             return Complete(byCaller || options.Deadline is null ? new Status(StatusCode.Cancelled, "Call cancelled by the client.") : new Status(StatusCode.DeadlineExceeded, "Deadline Exceeded"), []);
         }
 
-        var code = ex switch
+        // SendAsync wraps the reset in an HttpRequestException; reading the body throws it as is.
+        var reset = ex as HttpProtocolException ?? ex.InnerException as HttpProtocolException;
+        var code = reset?.ErrorCode switch
         {
-            HttpProtocolException { ErrorCode: 0x8 } => StatusCode.Cancelled,           // RST_STREAM CANCEL
-            HttpProtocolException { ErrorCode: 0xb } => StatusCode.ResourceExhausted,   // ENHANCE_YOUR_CALM
-            HttpProtocolException { ErrorCode: 0xc } => StatusCode.PermissionDenied,    // INADEQUATE_SECURITY
-            HttpProtocolException => StatusCode.Internal,
-            _ => StatusCode.Unavailable,
+            // A server resets the stream (CANCEL) when its copy of our deadline fires, which may
+            // be a little before our own timer does.
+            0x8 when options.Deadline is { } deadline && deadline - DateTime.UtcNow < DeadlineSlack => StatusCode.DeadlineExceeded,
+            0x8 => StatusCode.Cancelled,           // RST_STREAM CANCEL
+            0xb => StatusCode.ResourceExhausted,   // ENHANCE_YOUR_CALM
+            0xc => StatusCode.PermissionDenied,    // INADEQUATE_SECURITY
+            not null => StatusCode.Internal,
+            null => StatusCode.Unavailable,
         };
-        return Complete(new Status(code, $"Error talking to the server: {ex.Message}"), []);
+        return Complete(code == StatusCode.DeadlineExceeded ? new Status(code, "Deadline Exceeded") : new Status(code, $"Error talking to the server: {ex.Message}"), []);
     }
 
     private static bool TryReadStatus(HttpHeaders headers, out Status status)

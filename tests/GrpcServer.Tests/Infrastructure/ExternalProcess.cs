@@ -95,6 +95,7 @@ internal static class PythonProtos
             }
 
             var output = Directory.CreateTempSubdirectory("bedbureau-pyproto-").FullName;
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => Directory.Delete(output, recursive: true);
             var result = await ExternalProcess.RunAsync("protoc", ["-I", protoRoot, "-I", "/usr/include", $"--python_out={output}", .. files.Select(f => Path.Combine(protoRoot, f))], TimeSpan.FromSeconds(30));
             Assert.True(result.ExitCode == 0, $"protoc failed: {result.Error}");
             Generated[protoRoot] = output;

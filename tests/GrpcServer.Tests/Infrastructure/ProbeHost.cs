@@ -111,7 +111,15 @@ public sealed class ProbeService
 
     public async Task<SimpleResponse> UnaryCall(SimpleRequest request, ServerCallContext context)
     {
-        switch (context.RequestHeaders.GetValue("x-probe"))
+        var probe = context.RequestHeaders.GetValue("x-probe");
+        if (probe?.StartsWith("reset:", StringComparison.Ordinal) == true)
+        {
+            // RST_STREAM with the given HTTP/2 error code, before any response header.
+            context.HttpContext.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpResetFeature>()!.Reset(int.Parse(probe[6..], System.Globalization.CultureInfo.InvariantCulture));
+            await Task.Delay(Timeout.Infinite, context.CancellationToken);
+        }
+
+        switch (probe)
         {
             case "throw":
                 throw new InvalidOperationException(SecretText);
