@@ -66,18 +66,25 @@ public sealed class AuthorizationMatrixTests(GatewayFixture gateway)
     {
         ["bedbureau.v1.HospitalService/ReportBeds"] = Only((s, c) => c.UnaryAsync(Api.ReportBeds, new ReportBedsRequest
         {
-            RequestId = Id(), HospitalId = s.Hospital, Reports = { new BedReport { BedProfileCode = s.Profile, Total = 30, Occupied = 20, Free = 10 } },
+            RequestId = Id(),
+            HospitalId = s.Hospital,
+            Reports = { new BedReport { BedProfileCode = s.Profile, Total = 30, Occupied = 20, Free = 10 } },
         }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/SetAdmissionCapacity"] = Only((s, c) => c.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
         {
-            RequestId = Id(), HospitalId = s.Hospital, BedProfileCode = s.Profile, Days = { new AdmissionDay { Date = Date(s.Gateway.Today.AddDays(40)), Slots = 5 } },
+            RequestId = Id(),
+            HospitalId = s.Hospital,
+            BedProfileCode = s.Profile,
+            Days = { new AdmissionDay { Date = Date(s.Gateway.Today.AddDays(40)), Slots = 5 } },
         }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/ListQueue"] = Only((s, c) => c.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = s.Hospital, BedProfileCode = s.Profile }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/ScheduleReferral"] = Only((s, c) => c.UnaryAsync(Api.Schedule, new ScheduleReferralRequest { RequestId = Id(), HospitalizationCode = s.Referral.HospitalizationCode }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/AdmitPatient"] = Only((s, c) => c.UnaryAsync(Api.Admit, new AdmitPatientRequest { RequestId = Id(), HospitalizationCode = s.Referral.HospitalizationCode }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/RefusePatient"] = Only((s, c) => c.UnaryAsync(Api.Refuse, new RefusePatientRequest
         {
-            RequestId = Id(), HospitalizationCode = s.Referral.HospitalizationCode, Reason = RefusalReason.Contraindications,
+            RequestId = Id(),
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            Reason = RefusalReason.Contraindications,
         }), Role.OwnHospital),
         ["bedbureau.v1.HospitalService/WatchReferrals"] = Only((s, c) => Streams(c.ServerStreaming(Api.WatchReferrals, new WatchReferralsRequest { HospitalId = s.Hospital })), Role.OwnHospital),
         ["bedbureau.v1.ReferralService/SearchFreeBeds"] = Only((s, c) => c.UnaryAsync(Api.Search, new SearchFreeBedsRequest { BedProfileCode = s.Profile }),
@@ -91,20 +98,27 @@ public sealed class AuthorizationMatrixTests(GatewayFixture gateway)
             Role.OwnHospital, Role.Polyclinic, Role.Admin),
         ["bedbureau.v1.ReferralService/CancelReferral"] = Only((s, c) => c.UnaryAsync(Api.Cancel, new CancelReferralRequest
         {
-            RequestId = Id(), HospitalizationCode = s.Referral.HospitalizationCode, Reason = CancellationReason.PatientRequest,
+            RequestId = Id(),
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            Reason = CancellationReason.PatientRequest,
         }), Role.Polyclinic),
         ["bedbureau.v1.ReferralService/RescheduleReferral"] = Only((s, c) => c.UnaryAsync(Api.Reschedule, new RescheduleReferralRequest
         {
-            RequestId = Id(), HospitalizationCode = s.Referral.HospitalizationCode, PlannedDate = Date(s.Gateway.Today.AddDays(6)), Reason = "patient asked",
+            RequestId = Id(),
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            PlannedDate = Date(s.Gateway.Today.AddDays(6)),
+            Reason = "patient asked",
         }), Role.Polyclinic),
         ["bedbureau.v1.ReferralService/ListReferrals"] = Only((s, c) => c.UnaryAsync(Api.ListReferrals, new ListReferralsRequest { PageSize = 5 }), Role.Polyclinic, Role.OtherPolyclinic),
         ["bedbureau.v1.PatientService/GetQueueStatus"] = Public((s, c) => c.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest
         {
-            HospitalizationCode = s.Referral.HospitalizationCode, AccessKey = s.Referral.AccessKey,
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            AccessKey = s.Referral.AccessKey,
         })),
         ["bedbureau.v1.PatientService/WatchQueueStatus"] = Public((s, c) => Streams(c.ServerStreaming(Api.WatchQueueStatus, new WatchQueueStatusRequest
         {
-            HospitalizationCode = s.Referral.HospitalizationCode, AccessKey = s.Referral.AccessKey,
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            AccessKey = s.Referral.AccessKey,
         }))),
         ["bedbureau.v1.DirectoryService/ListRegions"] = Public((s, c) => c.UnaryAsync(Api.ListRegions, new ListRegionsRequest())),
         ["bedbureau.v1.DirectoryService/ListBedProfiles"] = Public((s, c) => c.UnaryAsync(Api.ListBedProfiles, new ListBedProfilesRequest())),
@@ -159,7 +173,9 @@ public sealed class AuthorizationMatrixTests(GatewayFixture gateway)
                 using var own = gateway.ChannelFor(gateway.Hospital(0));
                 await own.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
                 {
-                    RequestId = Id(), HospitalId = hospital, BedProfileCode = profile,
+                    RequestId = Id(),
+                    HospitalId = hospital,
+                    BedProfileCode = profile,
                     Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(PlannedInDays)), Slots = 5000 } },
                 });
                 _capacityFor = gateway;

@@ -41,7 +41,8 @@ public sealed class BrowserPageTests(GatewayFixture gateway)
         var boardProfile = info.Hospital.BedProfileCodes[0];
         await hospital.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
         {
-            RequestId = Guid.NewGuid().ToString(), BedProfileCode = boardProfile,
+            RequestId = Guid.NewGuid().ToString(),
+            BedProfileCode = boardProfile,
             Days = { new AdmissionDay { Date = GatewayFixture.Date(gateway.Today.AddDays(5)), Slots = 10 } },
         });
         await hospital.UnaryAsync(Api.ReportBeds, new ReportBedsRequest
@@ -72,7 +73,9 @@ public sealed class BrowserPageTests(GatewayFixture gateway)
             using var own = gateway.ChannelFor(gateway.Hospital(0));
             await own.UnaryAsync(Api.Schedule, new ScheduleReferralRequest
             {
-                RequestId = Guid.NewGuid().ToString(), HospitalizationCode = registered.HospitalizationCode, Reason = "Дата подтверждена больницей",
+                RequestId = Guid.NewGuid().ToString(),
+                HospitalizationCode = registered.HospitalizationCode,
+                Reason = "Дата подтверждена больницей",
             });
             await node.StandardInput.WriteLineAsync("CHANGED");
             await node.StandardInput.FlushAsync();

@@ -79,7 +79,10 @@ public sealed class JsonApiTests(GatewayFixture gateway)
         using var admin = gateway.ChannelFor(gateway.Admin);
         var grpc = await admin.UnaryAsync(Api.Search, new SearchFreeBedsRequest
         {
-            BedProfileCode = profile, DateFrom = GatewayFixture.Date(from), DateTo = GatewayFixture.Date(to), MaxResults = 100,
+            BedProfileCode = profile,
+            DateFrom = GatewayFixture.Date(from),
+            DateTo = GatewayFixture.Date(to),
+            MaxResults = 100,
         });
         using var http = Http();
 
