@@ -42,7 +42,17 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         {
             using var stop = new CancellationTokenSource();
             var workers = Enumerable.Range(0, 12).Select(i => world.WorkAsync(gateway, i, stop.Token)).ToArray();
+            var acknowledgedBefore = world.Acknowledged.Count;
             await Task.Delay(TimeSpan.FromMilliseconds(random.Next(700, 2500)));
+
+            // Kill only once this round has had work acknowledged, so that every kill cuts into
+            // real traffic even on a slow, loaded machine.
+            var waited = Stopwatch.StartNew();
+            while (world.Acknowledged.Count < acknowledgedBefore + 6 && waited.Elapsed < TimeSpan.FromSeconds(60))
+            {
+                await Task.Delay(50);
+            }
+
             await gateway.KillAsync();
             stop.Cancel();
             await Task.WhenAll(workers);
