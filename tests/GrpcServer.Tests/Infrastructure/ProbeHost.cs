@@ -169,6 +169,7 @@ public sealed class ProbeService
             throw new RpcException((StatusCode)status.Code, status.Message);
         }
 
+        context.CompressResponses = request.ResponseCompressed?.Value == true;
         return new SimpleResponse { Payload = new Payload { Body = ByteString.CopyFrom(new byte[request.ResponseSize]) } };
     }
 

@@ -154,6 +154,35 @@ public sealed class RawFrameErrorPathTests(ProbeHostFixture fixture) : IClassFix
     }
 
     [Fact]
+    public async Task Compressed_response_is_gzip_with_the_flag_set_when_the_client_accepts_gzip()
+    {
+        var request = new SimpleRequest { ResponseSize = 5000, ResponseCompressed = new BoolValue { Value = true } };
+
+        var result = await GrpcResult.SendAsync(Host, ProbeHost.Request(Unary, new ByteArrayContent(ProbeHost.Frame(request)), headers: ("grpc-accept-encoding", "identity,gzip")));
+
+        Assert.Equal(StatusCode.OK, result.Status);
+        Assert.Equal("gzip", result.Header("grpc-encoding"));
+        var buffer = new System.Buffers.ReadOnlySequence<byte>(result.Body);
+        Assert.Equal(FrameReadResult.Message, MessageFraming.TryRead(ref buffer, int.MaxValue, out var compressed, out var payload, out _));
+        Assert.True(compressed);
+        Assert.True(GzipCodec.TryDecompress(payload, int.MaxValue, out var plain));
+        Assert.Equal(5000, SimpleResponse.Parser.ParseFrom(plain).Payload.Body.Length);
+    }
+
+    [Fact]
+    public async Task Response_stays_uncompressed_when_the_client_does_not_accept_gzip()
+    {
+        var request = new SimpleRequest { ResponseSize = 5000, ResponseCompressed = new BoolValue { Value = true } };
+
+        var result = await GrpcResult.SendAsync(Host, ProbeHost.Request(Unary, new ByteArrayContent(ProbeHost.Frame(request))));
+
+        Assert.Equal(StatusCode.OK, result.Status);
+        Assert.Null(result.Header("grpc-encoding"));
+        Assert.Equal(0, result.Body[0]);
+        Assert.Equal(5000, SimpleResponse.Parser.ParseFrom(result.Body.AsSpan(MessageFraming.HeaderSize)).Payload.Body.Length);
+    }
+
+    [Fact]
     public async Task Unsupported_grpc_encoding_is_unimplemented_and_lists_the_accepted_ones()
     {
         var result = await GrpcResult.SendAsync(Host, ProbeHost.Request(Unary, new ByteArrayContent(ProbeHost.Frame(new SimpleRequest())), headers: ("grpc-encoding", "snappy")));
