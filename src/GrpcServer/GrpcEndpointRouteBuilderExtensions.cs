@@ -52,8 +52,12 @@ public static class GrpcEndpointRouteBuilderExtensions
     }
 
     /// <summary>Answers UNIMPLEMENTED to gRPC requests for services and methods not mapped.</summary>
+    /// <remarks>
+    /// Every path, also those that look like file names ("/a.b/C.d"): the default fallback
+    /// pattern leaves those out, and they would get a bare HTTP 404.
+    /// </remarks>
     public static IEndpointConventionBuilder MapGrpcUnimplemented(this IEndpointRouteBuilder endpoints) =>
-        endpoints.MapFallback(context =>
+        endpoints.MapFallback("{**path}", context =>
         {
             if (!GrpcProtocol.IsGrpcContentType(context.Request.ContentType))
             {

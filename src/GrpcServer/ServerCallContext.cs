@@ -121,8 +121,9 @@ public sealed class ServerCallContext
         var metadata = new Metadata();
         foreach (var (key, values) in headers)
         {
-            if (key.StartsWith(':') || TransportHeaders.Contains(key))
+            if (key.StartsWith(':') || TransportHeaders.Contains(key) || !Metadata.IsValidKey(key))
             {
+                // HTTP allows header names ("x!y") that gRPC metadata does not: not metadata.
                 continue;
             }
 

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Buffers.Binary;
 using System.IO.Compression;
 
 namespace BedBureau.Wire;
@@ -47,7 +48,60 @@ public static class GzipCodec
         }
 
         result = output.ToArray();
+
+        // GZipStream takes input that stops early as the end of the data, and checks the CRC32
+        // and size only when they arrive: a truncated message would pass as a shorter one.
+        // RFC 1952: the member ends with CRC32 and ISIZE (little-endian) of what it holds.
+        if (data.Length == 0 && result.Length == 0)
+        {
+            // Nothing at all: what GZipStream itself writes for an empty message.
+            return true;
+        }
+
+        if (data.Length < 18)
+        {
+            throw new InvalidDataException("The gzip data is truncated.");
+        }
+
+        Span<byte> trailer = stackalloc byte[8];
+        data.Slice(data.Length - 8).CopyTo(trailer);
+        if (BinaryPrimitives.ReadUInt32LittleEndian(trailer) != Crc32(result) || BinaryPrimitives.ReadUInt32LittleEndian(trailer[4..]) != (uint)result.Length)
+        {
+            throw new InvalidDataException("The gzip data is truncated.");
+        }
+
         return true;
+    }
+
+    private static readonly uint[] CrcTable = BuildCrcTable();
+
+    private static uint[] BuildCrcTable()
+    {
+        var table = new uint[256];
+        for (uint n = 0; n < 256; n++)
+        {
+            var c = n;
+            for (var k = 0; k < 8; k++)
+            {
+                c = (c & 1) != 0 ? 0xEDB88320 ^ (c >> 1) : c >> 1;
+            }
+
+            table[n] = c;
+        }
+
+        return table;
+    }
+
+    /// <summary>CRC-32 as gzip uses it (RFC 1952 8).</summary>
+    private static uint Crc32(ReadOnlySpan<byte> data)
+    {
+        var crc = 0xFFFFFFFFu;
+        foreach (var b in data)
+        {
+            crc = CrcTable[(crc ^ b) & 0xFF] ^ (crc >> 8);
+        }
+
+        return crc ^ 0xFFFFFFFFu;
     }
 
     private sealed class ReadOnlySequenceStream(ReadOnlySequence<byte> sequence) : Stream

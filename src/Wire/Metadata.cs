@@ -52,16 +52,32 @@ public sealed class Metadata : IEnumerable<Metadata.Entry>
     private static string NormalizeKey(string key)
     {
         ArgumentException.ThrowIfNullOrEmpty(key);
+        if (!IsValidKey(key))
+        {
+            throw new ArgumentException($"Metadata key '{key}' has a character not allowed in a header name.", nameof(key));
+        }
+
+        return key.ToLowerInvariant();
+    }
+
+    /// <summary>Whether <paramref name="key"/> is a metadata key (any letter case).</summary>
+    public static bool IsValidKey(string key)
+    {
+        if (key.Length == 0)
+        {
+            return false;
+        }
+
         foreach (var c in key)
         {
             // PROTOCOL-HTTP2.md: Header-Name → 1*( %x30-39 / %x61-7A / "_" / "-" / ".") ; 0-9 a-z _ - .
             if (!(c is >= '0' and <= '9' or >= 'a' and <= 'z' or >= 'A' and <= 'Z' or '_' or '-' or '.'))
             {
-                throw new ArgumentException($"Metadata key '{key}' has a character not allowed in a header name.", nameof(key));
+                return false;
             }
         }
 
-        return key.ToLowerInvariant();
+        return true;
     }
 
     /// <summary>One key with its ASCII or binary value.</summary>

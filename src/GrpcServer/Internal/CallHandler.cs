@@ -140,10 +140,10 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
         // PROTOCOL-HTTP2.md: Trailers-Only, the status in the only HEADERS frame.
         response.ContentType = GrpcProtocol.ContentType;
         var headers = response.Headers;
-        headers[GrpcProtocol.StatusHeader] = StatusCodeText[(int)status.Code];
+        headers[GrpcProtocol.StatusHeader] = CodeText(status.Code);
         if (!string.IsNullOrEmpty(status.Detail))
         {
-            headers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(status.Detail);
+            headers[GrpcProtocol.MessageHeader] = EncodeMessage(status.Detail);
         }
 
         if (context is { HasResponseTrailers: true })
@@ -157,10 +157,10 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
 
     private static void WriteTrailers(HttpResponse response, Status status, ServerCallContext context)
     {
-        response.AppendTrailer(GrpcProtocol.StatusHeader, StatusCodeText[(int)status.Code]);
+        response.AppendTrailer(GrpcProtocol.StatusHeader, CodeText(status.Code));
         if (!string.IsNullOrEmpty(status.Detail))
         {
-            response.AppendTrailer(GrpcProtocol.MessageHeader, PercentEncoding.Encode(status.Detail));
+            response.AppendTrailer(GrpcProtocol.MessageHeader, EncodeMessage(status.Detail));
         }
 
         if (context.HasResponseTrailers)
@@ -171,6 +171,43 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
             }
         }
     }
+
+    /// <summary>
+    /// A code outside 0..16 (an application passing any int) is not a gRPC status: statuscodes.md
+    /// has clients read it as UNKNOWN, so it is sent as UNKNOWN.
+    /// </summary>
+    private static string CodeText(StatusCode code) => (uint)code < (uint)StatusCodeText.Length ? StatusCodeText[(int)code] : StatusCodeText[(int)StatusCode.Unknown];
+
+    /// <summary>
+    /// The percent-encoded grpc-message, cut to <see cref="MaxMessageLength"/>: clients refuse
+    /// larger metadata (grpc-core's default limit is 8 KB in all), which would hide the status.
+    /// </summary>
+    internal static string EncodeMessage(string detail)
+    {
+        var encoded = PercentEncoding.Encode(detail);
+        if (encoded.Length <= MaxMessageLength)
+        {
+            return encoded;
+        }
+
+        // Cut whole characters (never a %XX sequence or half a surrogate pair) and say so.
+        var kept = detail.Length;
+        while (encoded.Length > MaxMessageLength - 3)
+        {
+            kept = Math.Min(kept - 1, kept * (MaxMessageLength - 3) / encoded.Length);
+            if (kept > 0 && char.IsHighSurrogate(detail[kept - 1]))
+            {
+                kept--;
+            }
+
+            encoded = PercentEncoding.Encode(detail[..kept]);
+        }
+
+        return encoded + "...";
+    }
+
+    /// <summary>Longest grpc-message sent, after percent-encoding.</summary>
+    internal const int MaxMessageLength = 2048;
 
     private static void AddEntry(Metadata metadata, Metadata.Entry entry)
     {

@@ -14,7 +14,18 @@ internal static class RequestReader
         var reader = context.HttpContext.Request.BodyReader;
         while (true)
         {
-            var result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            ReadResult result;
+            try
+            {
+                result = await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (IOException ex)
+            {
+                // The stream was reset or its connection failed (Kestrel may signal RequestAborted
+                // only after this): the client is gone, which is CANCELLED, not a handler failure.
+                throw new RpcException(StatusCode.Cancelled, ex.Message);
+            }
+
             var buffer = result.Buffer;
             switch (MessageFraming.TryRead(ref buffer, maxMessageSize, out var compressed, out var payload, out var length))
             {
@@ -167,8 +178,9 @@ internal static class RequestReader
         {
             throw new RpcException(StatusCode.Internal, "Failed to decompress the request message.");
         }
-        catch (InvalidProtocolBufferException)
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or System.Text.DecoderFallbackException)
         {
+            // A proto3 string that is not UTF-8 makes the message invalid, like any other parse error.
             throw new RpcException(StatusCode.Internal, "Failed to deserialize the request message.");
         }
     }
