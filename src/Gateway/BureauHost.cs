@@ -75,8 +75,9 @@ public sealed partial class BureauHost(
         }
         else
         {
+            var started = time.GetTimestamp();
             var grains = await _bureau.RecoverAsync(cancellationToken).ConfigureAwait(false);
-            LogRecovered(logger, grains, _bureau.PatientHolds.Count);
+            LogRecovered(logger, grains, _bureau.PatientHolds.Count, time.GetElapsedTime(started).TotalSeconds);
         }
     }
 
@@ -223,8 +224,8 @@ public sealed partial class BureauHost(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains and {Holds} active referrals from storage")]
-    private static partial void LogRecovered(ILogger logger, int grains, int holds);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains and {Holds} active referrals from storage in {Seconds:F2} s")]
+    private static partial void LogRecovered(ILogger logger, int grains, int holds, double seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Referrals} referrals; demo API keys in {KeysFile}")]
     private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int referrals, string keysFile);
