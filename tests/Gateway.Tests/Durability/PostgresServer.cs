@@ -24,7 +24,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public int Port { get; } = GatewayFixture.FreePort();
 
-    public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Timeout=10;Command Timeout=5";
+    public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Timeout=15";
 
     public async Task InitAsync()
     {
