@@ -121,6 +121,19 @@ internal static class PostgresBatch
                 records.Select(r => r.Record.CreatedAt.ToUniversalTime()).ToArray()));
         }
 
+        // The audit trail in the change's own transaction: no acknowledged change without its record.
+        var audits = applied.SelectMany(w => AuditLog.OfGrainChange(w.Key, w.Change)).ToArray();
+        if (audits.Length > 0)
+        {
+            deltas.BatchCommands.Add(Command("""
+                INSERT INTO audit_records (actor_organization_id, action, target, occurred_at, request_id, outcome, reason)
+                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[], $7::text[])
+                """,
+                audits.Select(a => a.ActorOrganizationId).ToArray(), audits.Select(a => a.Action).ToArray(), audits.Select(a => a.Target).ToArray(),
+                audits.Select(a => a.OccurredAt.ToUniversalTime()).ToArray(), audits.Select(a => a.RequestId).ToArray(), audits.Select(a => a.Outcome).ToArray(),
+                audits.Select(a => a.Reason).ToArray()));
+        }
+
         if (deltas.BatchCommands.Count > 0)
         {
             await deltas.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
