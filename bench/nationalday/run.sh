@@ -10,7 +10,9 @@
 #   5. ReportBeds profile updates/s: from the day's reporting hour (printed by the load tool)
 # Store: SQLite in a temporary directory; PG=1 uses a fresh database on $PG_URL instead.
 # Needs: dotnet, h2load (nghttp2-client), psql for PG=1.
-# Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000).
+# Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000),
+#   DATA: a data directory a previous run seeded (SQLite): skips the first start (seeding 300,000
+#   referrals takes minutes); LOAD_SEED: the day's seed (new request ids and patients each run).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -24,6 +26,8 @@ GRPC_PORT=${GRPC_PORT:-50561}
 HTTP_PORT=${HTTP_PORT:-50562}
 PG=${PG:-0}
 PG_URL=${PG_URL:-127.0.0.1:55433}
+DATA=${DATA:-}
+LOAD_SEED=${LOAD_SEED:-$(( $(date +%s) % 100000 ))}
 
 work=$(mktemp -d /tmp/bedbureau-nationalday.XXXXXX)
 gateway_pid=""
@@ -41,7 +45,7 @@ dotnet build bench/LoadTest -c Release -v quiet -nologo >/dev/null
 args=(
   "--Kestrel:Endpoints:Grpc:Url=http://127.0.0.1:$GRPC_PORT"
   "--Kestrel:Endpoints:Http:Url=http://127.0.0.1:$HTTP_PORT"
-  "--Storage:DataDirectory=$work/data"
+  "--Storage:DataDirectory=${DATA:-$work/data}"
   "--Sample:Referrals=$SEED_REFERRALS"
   "--Sample:HospitalKeys=1400"
   # Patients are many addresses in life; here they are one: no per-address limit.
@@ -58,7 +62,7 @@ if [ "$PG" = 1 ]; then
   store="PostgreSQL"
 fi
 
-start_gateway() { # prints seconds from process start to /healthz answering
+start_gateway() { # sets gateway_pid and started (seconds from process start to /healthz answering)
   local t0; t0=$(date +%s.%N)
   dotnet src/Gateway/bin/Release/net10.0/BedBureau.Gateway.dll "${args[@]}" >>"$work/gateway.log" 2>&1 &
   gateway_pid=$!
@@ -66,20 +70,25 @@ start_gateway() { # prints seconds from process start to /healthz answering
     kill -0 "$gateway_pid" 2>/dev/null || { echo "gateway died:"; tail -20 "$work/gateway.log"; exit 1; }
     sleep 0.1
   done
-  echo "$(date +%s.%N) - $t0" | bc
+  started=$(echo "$(date +%s.%N) - $t0" | bc)
 }
 
 echo "== start-up on $store"
-seeded=$(start_gateway)
-kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
-restarted=$(start_gateway)
-printf '  first start, seeding %s referrals: %.1f s\n  start-up to serving on the national dataset: %.1f s\n' "$SEED_REFERRALS" "$seeded" "$restarted"
+if [ -z "$DATA" ] || [ ! -f "$DATA/demo-keys.json" ]; then
+  start_gateway
+  printf '  first start, seeding %s referrals: %.1f s\n' "$SEED_REFERRALS" "$started"
+  kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+fi
+start_gateway
+printf '  start-up to serving on the national dataset: %.1f s\n' "$started"
 
-echo "== national day (scale $SCALE)"
+echo "== national day (scale $SCALE, seed $LOAD_SEED)"
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
+set +e
 dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
-  --keys "$work/data/demo-keys.json" --scale "$SCALE" --lookup-body "$work/lookup.bin" | tee "$work/day.txt"
+  --keys "${DATA:-$work/data}/demo-keys.json" --scale "$SCALE" --seed "$LOAD_SEED" --lookup-body "$work/lookup.bin" | tee "$work/day.txt"
 day_status=${PIPESTATUS[0]}
+set -e
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status")
 printf '== resident memory: %d MB after start-up, %d MB after the day, peak %d MB\n' $((rss_before / 1024)) $((rss_after / 1024)) $((rss_peak / 1024))
@@ -91,6 +100,7 @@ health="http://127.0.0.1:$GRPC_PORT/healthz"
 nghttp -v "${grpc[@]}" "$lookup" 2>&1 | grep -q 'grpc-status: 0' || { echo "GetQueueStatus did not answer grpc-status 0"; exit 1; }
 run() { # label, h2load args... ; prints req/s and p50/p99 (ms) from the request log
   local label=$1; shift
+  rm -f "$work/h2load.log" # h2load appends to its log
   local out; out=$(h2load -t 1 --log-file="$work/h2load.log" "$@")
   local rps; rps=$(sed -n 's/^finished in .*, \([0-9.]*\) req\/s.*/\1/p' <<<"$out")
   local failed; failed=$(sed -n 's/^requests: .* \([0-9]*\) failed, \([0-9]*\) errored.*/\1+\2/p' <<<"$out")

@@ -41,11 +41,15 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
         var now = time.GetUtcNow();
         var response = new ReportBedsResponse();
-        foreach (var (key, report) in reports)
+
+        // Each profile is its own grain: commit them together so group commit writes one batch
+        // instead of one flush per profile in turn. One request id per profile, so a retry after
+        // a partial failure completes the rest.
+        var commits = reports.Select(r => host.Bureau.ReportBedsAsync(r.Key, actor, $"{request.RequestId}/{r.Key.ProfileCode}", r.Report, context.CancellationToken)).ToArray();
+        await Task.WhenAll(commits);
+        for (var i = 0; i < reports.Count; i++)
         {
-            // One request id per profile, so a retry after a partial failure completes the rest.
-            var census = await host.Bureau.ReportBedsAsync(key, actor, $"{request.RequestId}/{key.ProfileCode}", report, context.CancellationToken);
-            response.Census.Add(ContractMapping.ToProto(key.ProfileCode, census, now, host.Bureau.Options.StaleAfter));
+            response.Census.Add(ContractMapping.ToProto(reports[i].Key.ProfileCode, await commits[i], now, host.Bureau.Options.StaleAfter));
         }
 
         return response;
