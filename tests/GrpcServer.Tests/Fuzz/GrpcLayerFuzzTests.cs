@@ -22,6 +22,9 @@ public sealed class GrpcLayerFuzzTests(ITestOutputHelper output)
     private const int DefaultRawCases = 3_000;
     private static readonly TimeSpan CaseTimeout = TimeSpan.FromSeconds(20);
 
+    /// <summary>Streams Kestrel refused with ENHANCE_YOUR_CALM (its flood protection) instead of running them.</summary>
+    private static int _shedByKestrel;
+
     [Fact]
     public async Task Every_mutated_request_gets_its_status_or_a_reset_without_hangs_and_within_bounded_memory()
     {
@@ -110,7 +113,9 @@ public sealed class GrpcLayerFuzzTests(ITestOutputHelper output)
             output.WriteLine($"  {kind}: {count}");
         }
 
+        output.WriteLine($"  shed by Kestrel's flood protection (ENHANCE_YOUR_CALM): {_shedByKestrel}");
         Assert.True(failures.IsEmpty, $"{failures.Count} failing case(s):\n{string.Join("\n", failures)}");
+        Assert.True(_shedByKestrel <= cases / 100, $"{_shedByKestrel} cases were shed by Kestrel instead of answered");
         Assert.True(host.Errors.Lines.IsEmpty, $"the server logged errors:\n{string.Join("\n", host.Errors.Lines)}");
 
         // Bounded memory: the largest legitimate requests (4 MB) times the workers, and nothing kept.
@@ -159,6 +164,13 @@ public sealed class GrpcLayerFuzzTests(ITestOutputHelper output)
         catch (OperationCanceledException) when (timeout.IsCancellationRequested)
         {
             return $"{fuzzCase}: no answer within {CaseTimeout} (hang)";
+        }
+        catch (HttpRequestException ex) when (ex.GetBaseException() is HttpProtocolException { ErrorCode: 0xb })
+        {
+            // A fast client that has the server reset streams trips Kestrel's rapid-reset
+            // protection (CVE-2023-44487): a reset, which the case may get; the run bounds how many.
+            Interlocked.Increment(ref _shedByKestrel);
+            return null;
         }
         catch (Exception ex) when (IsStreamReset(ex))
         {
