@@ -75,8 +75,9 @@ public sealed class GatewayStorage : IAsyncDisposable
             await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
             return true;
         }
-        catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+        catch (Exception)
         {
+            // A ping that times out is an unreachable database too; it must not end the health monitor.
             return false;
         }
     }
