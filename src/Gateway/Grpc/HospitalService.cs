@@ -126,24 +126,24 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
             ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", "hospital_id: the caller's hospital is not in the directory");
         var cursor = ResumeToken.Parse(request.ResumeToken);
 
-        // Subscribe before reading the past, so nothing committed in between is missed; the
-        // headers then tell the client the stream is live.
+        // Subscribe before reading the past, so nothing committed in between is missed.
         using var subscription = events.SubscribeHospital(hospital.Id);
-        await context.WriteResponseHeadersAsync([]);
-        foreach (var profile in hospital.ProfileCodes.Order(StringComparer.Ordinal))
+        var profiles = hospital.ProfileCodes.Order(StringComparer.Ordinal).Select(profile => new BedGrainKey(hospital.Id, profile)).ToList();
+        var resumed = profiles.Where(key => cursor.ContainsKey(key.ProfileCode)).ToList();
+        foreach (var key in profiles.Except(resumed))
         {
-            var key = new BedGrainKey(hospital.Id, profile);
-            if (cursor.TryGetValue(profile, out var after))
+            cursor[key.ProfileCode] = await host.Bureau.CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.LastEventSequence), context.CancellationToken);
+        }
+
+        // Only now is every later commit sure to reach the client, so only now do the headers
+        // tell it the stream is live.
+        await context.WriteResponseHeadersAsync([]);
+        foreach (var key in resumed)
+        {
+            var past = await host.Bureau.CallAsync(key, cursor[key.ProfileCode], static (grain, after) => Task.FromResult(grain.EventsAfter(after)), context.CancellationToken);
+            foreach (var (@event, referral) in past)
             {
-                var past = await host.Bureau.CallAsync(key, after, static (grain, a) => Task.FromResult(grain.EventsAfter(a)), context.CancellationToken);
-                foreach (var (@event, referral) in past)
-                {
-                    await SendAsync(responseStream, cursor, key, @event, referral);
-                }
-            }
-            else
-            {
-                cursor[profile] = await host.Bureau.CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.LastEventSequence), context.CancellationToken);
+                await SendAsync(responseStream, cursor, key, @event, referral);
             }
         }
 
