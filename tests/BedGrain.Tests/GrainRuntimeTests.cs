@@ -17,8 +17,16 @@ public sealed class GrainRuntimeTests
 
         public int WakeUps;
 
+        /// <summary>When set, a wake-up before <see cref="NextWakeUp"/> does nothing, as a real grain's.</summary>
+        public TimeProvider? Clock { get; set; }
+
         public Task WakeUpAsync(CancellationToken cancellationToken)
         {
+            if (Clock is not null && NextWakeUp > Clock.GetUtcNow())
+            {
+                return Task.CompletedTask;
+            }
+
             WakeUps++;
             NextWakeUp = null;
             return Task.CompletedTask;
@@ -142,6 +150,31 @@ public sealed class GrainRuntimeTests
         var woken = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
 
         await WaitUntil(() => woken.WakeUps == 1);
+    }
+
+    [Fact]
+    public async Task A_wake_up_further_ahead_than_a_timer_can_wait_is_kept_and_comes_when_due()
+    {
+        // 80 days: beyond the ~49.7 days a timer accepts, within the 90-day calendar.
+        var time = new FakeTimeProvider();
+        await using var runtime = new GrainRuntime<string, CountingGrain>(
+            (_, _) => Task.FromResult(new CountingGrain(1)), new GrainRuntimeOptions { IdleTimeout = TimeSpan.FromDays(30) }, time);
+        var grain = await runtime.CallAsync("a", 0, (g, _) =>
+        {
+            g.Clock = time;
+            g.NextWakeUp = time.GetUtcNow().AddDays(80);
+            return Task.FromResult(g);
+        });
+
+        for (var day = 1; day < 80; day++)
+        {
+            time.Advance(TimeSpan.FromDays(1));
+            await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(0)); // keeps it active
+        }
+
+        Assert.Equal(0, grain.WakeUps);
+        time.Advance(TimeSpan.FromDays(1));
+        await WaitUntil(() => grain.WakeUps == 1);
     }
 
     [Fact]

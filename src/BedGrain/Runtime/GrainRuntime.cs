@@ -176,7 +176,14 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
                 return;
             }
 
+            // Timers take at most 2^32 - 2 ms (~49.7 days) and the calendar reaches 90 days ahead:
+            // a later wake-up fires early, finds nothing due and is armed again after its turn.
             var delay = due - _time.GetUtcNow();
+            if (delay > MaxReminderDelay)
+            {
+                delay = MaxReminderDelay;
+            }
+
             var reminder = new Reminder(key, due, this);
 
             // Off the timer's thread: a due timer may fire inside CreateTimer, under this lock.
@@ -188,6 +195,8 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
             _reminders[key] = reminder;
         }
     }
+
+    private static readonly TimeSpan MaxReminderDelay = TimeSpan.FromDays(1);
 
     private void ArmWakeUp(TKey key, TGrain grain)
     {

@@ -48,6 +48,25 @@ public class GatewayFixture : IAsyncLifetime
         var httpPort = FreePort();
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
         HttpAddress = $"http://127.0.0.1:{httpPort}";
+        await StartAppAsync();
+        Keys = JsonSerializer.Deserialize<List<DemoKey>>(await File.ReadAllTextAsync(Path.Combine(DataDirectory, "demo-keys.json")))!;
+        Anonymous = GrpcChannel.ForAddress(GrpcAddress);
+    }
+
+    /// <summary>
+    /// Stops the gateway and starts a new one on the same data directory and ports: every grain
+    /// is activated again from storage, so what a test reads afterwards is what was persisted.
+    /// </summary>
+    public async Task RestartAsync()
+    {
+        await _app!.StopAsync();
+        await _app.DisposeAsync();
+        _app = null;
+        await StartAppAsync();
+    }
+
+    private async Task StartAppAsync()
+    {
         _app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={GrpcAddress}",
@@ -62,8 +81,6 @@ public class GatewayFixture : IAsyncLifetime
         ], builder => builder.Services.AddSingleton<TimeProvider>(Time));
         await GatewayApp.InitializeAsync(_app);
         await _app.StartAsync();
-        Keys = JsonSerializer.Deserialize<List<DemoKey>>(await File.ReadAllTextAsync(Path.Combine(DataDirectory, "demo-keys.json")))!;
-        Anonymous = GrpcChannel.ForAddress(GrpcAddress);
     }
 
     public DateOnly Today => DateOnly.FromDateTime(Time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime);
