@@ -59,6 +59,9 @@ public sealed class Bureau : IAsyncDisposable
 
     public GrainRuntime<BedGrainKey, BedProfileGrain> Grains => _grains;
 
+    /// <summary>The patients' grains, when registrations go through a patient storage.</summary>
+    public IGrainRuntimeStatistics? Patients => _patients;
+
     /// <summary>Rebuilds the free-bed index and the patients' active holds from storage; grains stay inactive.</summary>
     public async Task<int> RecoverAsync(CancellationToken cancellationToken)
     {

@@ -28,6 +28,9 @@ public sealed partial class BureauHost(
 
     public Bureau Bureau => _bureau ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");
 
+    /// <summary>The bureau, or null while it is starting: for metrics, which must not throw.</summary>
+    internal Bureau? BureauIfStarted => _bureau;
+
     public GatewayStorage Storage => _storage ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");
 
     public PersonalDataProtector Protector => _protector ?? throw new Wire.RpcException(Wire.StatusCode.Unavailable, "The bureau is starting.");

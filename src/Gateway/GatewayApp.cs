@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.Grpc;
@@ -36,6 +37,13 @@ public static class GatewayApp
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
         services.AddSingleton<StorageMetrics>();
+        services.AddSingleton(sp =>
+        {
+            var host = sp.GetRequiredService<BureauHost>();
+            return new BedGrain.BureauMetrics(sp.GetRequiredService<IMeterFactory>(), () => host.BureauIfStarted);
+        });
+        services.AddSingleton<Cache.CacheMetrics>();
+        services.AddSingleton<Metrics.PrometheusExporter>();
         services.AddSingleton<ReferralEventHub>();
         services.AddSingleton(sp => new Cache.LookupCache(Cache.CacheOptions.From(builder.Configuration), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BureauHost>();
@@ -55,6 +63,10 @@ public static class GatewayApp
 
         var app = builder.Build();
 
+        // Observable instruments exist once their owners are built: before the first scrape.
+        app.Services.GetRequiredService<BedGrain.BureauMetrics>();
+        app.Services.GetRequiredService<Cache.CacheMetrics>();
+
         // The web page (wwwroot beside the binary): before routing, so the gRPC fallback never sees it.
         app.UseDefaultFiles();
         app.UseStaticFiles();
@@ -69,6 +81,7 @@ public static class GatewayApp
         app.MapGrpcService<HealthService>(HealthReflection.Descriptor.Services[0]);
         Http.JsonApi.Map(app);
         app.MapGet("/healthz", () => Results.Text("ok"));
+        app.MapGet("/metrics", (Metrics.PrometheusExporter exporter) => Results.Text(exporter.Collect(), Metrics.PrometheusExporter.ContentType));
         app.MapGet("/readyz", (ServingStatus status) => status.IsServing ? Results.Text("ready") : Results.Text("storage unreachable", statusCode: 503));
         app.MapGrpcUnimplemented();
         return app;

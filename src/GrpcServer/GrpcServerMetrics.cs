@@ -9,6 +9,12 @@ public sealed class GrpcServerMetrics : IDisposable
 {
     public const string MeterName = "BedBureau.Grpc";
 
+    /// <summary>OpenTelemetry's advised buckets for durations in seconds (its defaults suit milliseconds).</summary>
+    public static readonly InstrumentAdvice<double> DurationBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10],
+    };
+
     private readonly Meter _meter;
     private readonly Counter<long> _calls;
     private readonly Histogram<double> _duration;
@@ -17,7 +23,7 @@ public sealed class GrpcServerMetrics : IDisposable
     {
         _meter = meterFactory.Create(MeterName);
         _calls = _meter.CreateCounter<long>("rpc.server.calls", "{call}", "Calls ended, by method and gRPC status code.");
-        _duration = _meter.CreateHistogram<double>("rpc.server.duration", "s", "Time from request headers to the call's status.");
+        _duration = _meter.CreateHistogram("rpc.server.duration", "s", "Time from request headers to the call's status.", tags: null, DurationBuckets);
     }
 
     internal void CallEnded(string method, StatusCode code, long startTimestamp)

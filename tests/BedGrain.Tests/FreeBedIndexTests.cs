@@ -22,6 +22,20 @@ public sealed class FreeBedIndexTests : IAsyncLifetime
         _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, region, _world.Today.AddDays(fromDays), _world.Today.AddDays(toDays), child, 50));
 
     [Fact]
+    public async Task Bed_counts_are_told_apart_as_fresh_stale_or_never_reported()
+    {
+        var freshAtFirst = _world.Bureau.FreeBeds.CensusFreshness();
+        _world.Time.Advance(_world.Bureau.Options.StaleAfter + TimeSpan.FromMinutes(1));
+        var stale = _world.Bureau.FreeBeds.CensusFreshness();
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "again", new BedReport(50, 41, 9, 0, 0, null));
+
+        // The city hospital reported, the district hospital only opened its calendar.
+        Assert.Equal((1, 0, 1), freshAtFirst);
+        Assert.Equal((0, 1, 1), stale);
+        Assert.Equal((1, 0, 1), _world.Bureau.FreeBeds.CensusFreshness());
+    }
+
+    [Fact]
     public void Results_are_ordered_by_earliest_free_date()
     {
         var offers = Search();

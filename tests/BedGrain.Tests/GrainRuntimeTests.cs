@@ -102,6 +102,22 @@ public sealed class GrainRuntimeTests
     }
 
     [Fact]
+    public async Task Mailbox_depth_counts_the_calls_waiting_behind_the_running_turn()
+    {
+        await using var runtime = Runtime(new FakeTimeProvider());
+        var release = new TaskCompletionSource<int>();
+
+        var onA = Enumerable.Range(0, 4).Select(_ => runtime.CallAsync("a", 0, (_, _) => release.Task)).ToArray();
+        var onB = Enumerable.Range(0, 2).Select(_ => runtime.CallAsync("b", 0, (_, _) => release.Task)).ToArray();
+        var whileBusy = runtime.MailboxDepth();
+        release.SetResult(1);
+        await Task.WhenAll(onA.Concat(onB));
+
+        Assert.Equal((3 + 1, 3), whileBusy);
+        Assert.Equal((0, 0), runtime.MailboxDepth());
+    }
+
+    [Fact]
     public async Task Idle_grains_deactivate_and_the_next_call_activates_anew()
     {
         var time = new FakeTimeProvider();
@@ -114,6 +130,7 @@ public sealed class GrainRuntimeTests
 
         Assert.NotSame(first, second);
         Assert.Equal(2, runtime.Activations);
+        Assert.Equal(1, runtime.Deactivations);
     }
 
     [Fact]

@@ -130,6 +130,36 @@ public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time
         }
     }
 
+    /// <summary>
+    /// Bed counts of the (hospital, profile) pairs in the index by freshness: reported within the
+    /// staleness limit, reported longer ago (shown as stale), or never reported. For metrics.
+    /// </summary>
+    public (int Fresh, int Stale, int Unreported) CensusFreshness()
+    {
+        var now = time.GetUtcNow();
+        int fresh = 0, stale = 0, unreported = 0;
+        foreach (var entries in _byProfile.Values)
+        {
+            foreach (var entry in entries.All)
+            {
+                if (entry.Census is not { } census)
+                {
+                    unreported++;
+                }
+                else if (census.IsStale(now, staleAfter))
+                {
+                    stale++;
+                }
+                else
+                {
+                    fresh++;
+                }
+            }
+        }
+
+        return (fresh, stale, unreported);
+    }
+
     private const int MaxSlots = (1 << 20) - 1;
 
     private sealed class ProfileEntries

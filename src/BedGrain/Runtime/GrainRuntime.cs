@@ -22,6 +22,25 @@ public sealed class GrainOverloadedException(string grain, int bound)
 /// </summary>
 public sealed class StorageConflictException(string message) : Exception(message);
 
+/// <summary>What a grain runtime counts, whatever its grain type: for metrics.</summary>
+public interface IGrainRuntimeStatistics
+{
+    /// <summary>Activations in memory.</summary>
+    int ActivationCount { get; }
+
+    /// <summary>Activations started (state loaded).</summary>
+    long Activations { get; }
+
+    /// <summary>Activations dropped: idle, stale after a storage conflict, or all at once.</summary>
+    long Deactivations { get; }
+
+    /// <summary>Calls refused because the grain's mailbox was full.</summary>
+    long OverloadRejections { get; }
+
+    /// <summary>Calls waiting behind a running turn: in all mailboxes, and in the fullest one.</summary>
+    (long Total, int Deepest) MailboxDepth();
+}
+
 public sealed record GrainRuntimeOptions
 {
     /// <summary>Calls waiting for one grain beyond which new calls fail fast.</summary>
@@ -37,7 +56,7 @@ public sealed record GrainRuntimeOptions
 /// also across the call's awaits), bounded mailboxes, idle deactivation, wake-ups by
 /// <see cref="TimeProvider"/>.
 /// </summary>
-public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
+public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsyncDisposable
     where TKey : notnull
     where TGrain : class, IGrain
 {
@@ -61,13 +80,34 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
 
     public int ActivationCount => _activations.Count;
 
-    /// <summary>Grain activations started, mailbox rejections: for metrics.</summary>
     public long Activations => Interlocked.Read(ref _activationsStarted);
 
     public long OverloadRejections => Interlocked.Read(ref _overloadRejections);
 
+    public long Deactivations => Interlocked.Read(ref _deactivations);
+
     private long _activationsStarted;
     private long _overloadRejections;
+    private long _deactivations;
+
+    /// <summary>A walk over the activations; the fullest compares with <see cref="GrainRuntimeOptions.MailboxBound"/>.</summary>
+    public (long Total, int Deepest) MailboxDepth()
+    {
+        long total = 0;
+        var deepest = 0;
+        foreach (var activation in _activations.Values)
+        {
+            // Waiting counts the call holding the turn too.
+            var queued = Volatile.Read(ref activation.Waiting) - 1;
+            if (queued > 0)
+            {
+                total += queued;
+                deepest = Math.Max(deepest, queued);
+            }
+        }
+
+        return (total, deepest);
+    }
 
     /// <summary>Runs <paramref name="call"/> as one turn of the grain with key <paramref name="key"/>.</summary>
     public async Task<TResult> CallAsync<TArg, TResult>(TKey key, TArg argument, Func<TGrain, TArg, Task<TResult>> call, CancellationToken cancellationToken = default)
@@ -273,7 +313,10 @@ public sealed class GrainRuntime<TKey, TGrain> : IAsyncDisposable
     private void Deactivate(Activation activation)
     {
         activation.Deactivated = true;
-        _activations.TryRemove(new KeyValuePair<TKey, Activation>(activation.Key, activation));
+        if (_activations.TryRemove(new KeyValuePair<TKey, Activation>(activation.Key, activation)))
+        {
+            Interlocked.Increment(ref _deactivations);
+        }
     }
 
     public async ValueTask DisposeAsync()

@@ -70,6 +70,12 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     /// <summary>Entries found but rejected: garbage, truncated, tampered with or of another key.</summary>
     public long Poisoned => Interlocked.Read(ref _poisoned);
 
+    /// <summary>Redis calls that failed or timed out; 0 without Redis.</summary>
+    public long RedisErrors => (_store as RedisCacheStore)?.Errors ?? 0;
+
+    /// <summary>Null without Redis; else whether Redis is connected and its breaker closed.</summary>
+    public bool? RedisAvailable => (_store as RedisCacheStore)?.Available;
+
     /// <summary>Connects to Redis when one is configured (without waiting for it to be up).</summary>
     public async Task StartAsync(ILogger logger)
     {

@@ -21,6 +21,7 @@ internal sealed partial class RedisCacheStore : ICacheStore
     private readonly ILogger _logger;
     private int _failures;
     private long _openUntil;
+    private long _errors;
 
     private RedisCacheStore(ConnectionMultiplexer redis, CacheOptions options, ILogger logger)
     {
@@ -31,6 +32,9 @@ internal sealed partial class RedisCacheStore : ICacheStore
     }
 
     public bool IsRemote => true;
+
+    /// <summary>Calls that failed or timed out (each a lookup served by the grains instead).</summary>
+    public long Errors => Interlocked.Read(ref _errors);
 
     /// <summary>True while the breaker lets calls through.</summary>
     public bool Available => Stopwatch.GetTimestamp() >= Volatile.Read(ref _openUntil) && _redis.IsConnected;
@@ -113,6 +117,7 @@ internal sealed partial class RedisCacheStore : ICacheStore
         {
             // The abandoned call may still fault later: observe it so it is not reported as unobserved.
             _ = call.ContinueWith(static t => t.Exception, TaskScheduler.Default);
+            Interlocked.Increment(ref _errors);
             if (Interlocked.Increment(ref _failures) >= _options.BreakerFailures)
             {
                 var until = Stopwatch.GetTimestamp() + (long)(_options.BreakerOpenFor.TotalSeconds * Stopwatch.Frequency);

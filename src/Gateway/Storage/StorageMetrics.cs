@@ -14,8 +14,9 @@ public sealed class StorageMetrics
     public StorageMetrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(MeterName);
-        _batchSize = meter.CreateHistogram<int>("bedbureau.storage.batch_size", "{commit}", "Grain commits per database transaction.");
-        _commitDuration = meter.CreateHistogram<double>("bedbureau.storage.commit.duration", "s", "Time to commit one batch.");
+        _batchSize = meter.CreateHistogram("bedbureau.storage.batch_size", "{commit}", "Grain commits per database transaction.", tags: null,
+            new InstrumentAdvice<int> { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024] });
+        _commitDuration = meter.CreateHistogram("bedbureau.storage.commit.duration", "s", "Time to commit one batch.", tags: null, GrpcServer.GrpcServerMetrics.DurationBuckets);
         _failures = meter.CreateCounter<long>("bedbureau.storage.commit.failures", "{batch}", "Batches that failed to commit.");
     }
 
