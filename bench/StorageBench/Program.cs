@@ -2,6 +2,7 @@ using BedBureau.StorageBench;
 
 // Storage and cache figures (see bench/README.md, "Storage and cache"):
 //   register --storage postgres|sqlite [--naive] [--seconds 10] [--clients 256]
+//   report --storage postgres|sqlite [--seconds 10] [--clients 256]
 //   recovery --storage postgres|sqlite [--referrals 300000] [--database NAME]
 //   lookup [--redis host:port] [--seconds 5] [--clients 16]
 // PostgreSQL: --postgres "<admin connection string>" or BEDBUREAU_TEST_POSTGRES.
@@ -11,6 +12,9 @@ switch (options.Mode)
     case "register":
         await RegisterBench.RunAsync(options);
         break;
+    case "report":
+        await ReportBench.RunAsync(options);
+        break;
     case "recovery":
         await RecoveryBench.RunAsync(options);
         break;
@@ -18,7 +22,7 @@ switch (options.Mode)
         await LookupBench.RunAsync(options);
         break;
     default:
-        Console.Error.WriteLine("usage: StorageBench register|recovery|lookup [--storage postgres|sqlite] [--naive] [--seconds N] [--clients N] [--referrals N] [--redis host:port] [--postgres conn]");
+        Console.Error.WriteLine("usage: StorageBench register|report|recovery|lookup [--storage postgres|sqlite] [--naive] [--seconds N] [--clients N] [--referrals N] [--redis host:port] [--postgres conn]");
         return 2;
 }
 
