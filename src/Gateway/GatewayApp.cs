@@ -92,6 +92,12 @@ public static class GatewayApp
     {
         var host = app.Services.GetRequiredService<BureauHost>();
         var configuration = app.Configuration;
+        if (string.Equals(configuration["Logging:Console:FormatterName"], "json", StringComparison.OrdinalIgnoreCase))
+        {
+            // Every line of a JSON log is JSON: the listening addresses and the seeding are logged.
+            return;
+        }
+
         output.WriteLine($"BedBureau gateway on {host.Storage.Description}");
         output.WriteLine($"  gRPC (h2c):       {configuration["Kestrel:Endpoints:Grpc:Url"]}");
         output.WriteLine($"  HTTP/1.1 and web: {configuration["Kestrel:Endpoints:Http:Url"]}");

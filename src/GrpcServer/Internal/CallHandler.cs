@@ -37,7 +37,9 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
         {
             // PROTOCOL-HTTP2.md: servers SHOULD answer 415 to another content-type.
             httpContext.Response.StatusCode = StatusCodes.Status415UnsupportedMediaType;
-            WriteTrailersOnly(httpContext.Response, new Status(StatusCode.Internal, $"Content-Type '{request.ContentType}' is not supported."), null);
+            var unsupported = new Status(StatusCode.Internal, $"Content-Type '{request.ContentType}' is not supported.");
+            WriteTrailersOnly(httpContext.Response, unsupported, null);
+            LogCallFailed(Services.Logger, LogLevel.Information, Method, unsupported.Code, 0, unsupported.Detail);
             return;
         }
 
@@ -46,7 +48,9 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
         {
             // compression.md: an unsupported encoding is UNIMPLEMENTED, listing what we accept.
             httpContext.Response.Headers[GrpcProtocol.AcceptEncodingHeader] = GrpcProtocol.SupportedEncodings;
-            WriteTrailersOnly(httpContext.Response, new Status(StatusCode.Unimplemented, $"Unsupported grpc-encoding value '{encoding}'. Supported encodings: {GrpcProtocol.SupportedEncodings}"), null);
+            var unsupported = new Status(StatusCode.Unimplemented, $"Unsupported grpc-encoding value '{encoding}'. Supported encodings: {GrpcProtocol.SupportedEncodings}");
+            WriteTrailersOnly(httpContext.Response, unsupported, null);
+            LogCallFailed(Services.Logger, LogLevel.Information, Method, unsupported.Code, 0, unsupported.Detail);
             return;
         }
 
@@ -90,7 +94,7 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
         catch (Exception) when (aborted.IsCancellationRequested)
         {
             // The client cancelled or went away: the stream is reset, nothing to answer.
-            Services.Metrics.CallEnded(Method, StatusCode.Cancelled, started);
+            ClientCancelled(started);
             return;
         }
         catch (Exception) when (callCancellation is { IsCancellationRequested: true } && Services.Stopping.IsCancellationRequested)
@@ -114,7 +118,7 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
 
         if (aborted.IsCancellationRequested)
         {
-            Services.Metrics.CallEnded(Method, StatusCode.Cancelled, started);
+            ClientCancelled(started);
             return;
         }
 
@@ -128,7 +132,25 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
         }
 
         Services.Metrics.CallEnded(Method, status.Code, started);
+        if (status.Code != StatusCode.OK)
+        {
+            LogCallFailed(Services.Logger, LevelOf(status.Code), Method, status.Code, Stopwatch.GetElapsedTime(started).TotalMilliseconds, status.Detail);
+        }
     }
+
+    /// <summary>A client that hangs up (an ended stream, a closed page) is routine, not a failure of ours: Debug.</summary>
+    private void ClientCancelled(long started)
+    {
+        Services.Metrics.CallEnded(Method, StatusCode.Cancelled, started);
+        LogCallFailed(Services.Logger, LogLevel.Debug, Method, StatusCode.Cancelled, Stopwatch.GetElapsedTime(started).TotalMilliseconds, "The client cancelled the call.");
+    }
+
+    /// <summary>Faults of the service or its dependencies warn; what the caller got wrong is information.</summary>
+    private static LogLevel LevelOf(StatusCode code) => code switch
+    {
+        StatusCode.Unknown or StatusCode.Internal or StatusCode.Unavailable or StatusCode.DataLoss or StatusCode.ResourceExhausted => LogLevel.Warning,
+        _ => LogLevel.Information,
+    };
 
     private static readonly Status DeadlineExceeded = new(StatusCode.DeadlineExceeded, "Deadline Exceeded");
 
@@ -220,6 +242,13 @@ internal abstract partial class CallHandler(string method, CallHandlerServices s
             metadata.Add(entry.Key, entry.Value!);
         }
     }
+
+    /// <summary>
+    /// One line per failed call. The detail is the status message the caller got, which never
+    /// holds personal data (no IIN, no access key); request messages and metadata are never logged.
+    /// </summary>
+    [LoggerMessage(EventName = "CallFailed", Message = "{Method} failed with {StatusCode} in {ElapsedMilliseconds:F1} ms: {Detail}")]
+    private static partial void LogCallFailed(ILogger logger, LogLevel level, string method, StatusCode statusCode, double elapsedMilliseconds, string detail);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Handler of {Method} failed")]
     private static partial void LogHandlerFailed(ILogger logger, string method, Exception exception);

@@ -15,17 +15,22 @@ public sealed class GatewayProcess : IAsyncDisposable
 {
     private readonly IReadOnlyList<string> _settings;
     private readonly ConcurrentQueue<string> _output = new();
+    private readonly ConcurrentQueue<string>? _allOutput;
     private Process? _process;
 
-    public GatewayProcess(IEnumerable<string> settings)
+    /// <param name="keepAllOutput">Keep every line written (for tests that read the whole log), not only the last ones.</param>
+    public GatewayProcess(IEnumerable<string> settings, bool keepAllOutput = false)
     {
         _settings = settings.ToArray();
+        _allOutput = keepAllOutput ? new() : null;
         Directory.CreateDirectory(DataDirectory);
     }
 
     public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "bedbureau-process", Guid.NewGuid().ToString("N"));
 
     public string GrpcAddress { get; } = $"http://127.0.0.1:{GatewayFixture.FreePort()}";
+
+    public string HttpAddress { get; } = $"http://127.0.0.1:{GatewayFixture.FreePort()}";
 
     public IReadOnlyList<GatewayFixture.DemoKey> Keys { get; private set; } = [];
 
@@ -62,7 +67,7 @@ public sealed class GatewayProcess : IAsyncDisposable
         start.ArgumentList.Add(GatewayDll);
         foreach (var setting in (string[])[
             $"--Kestrel:Endpoints:Grpc:Url={GrpcAddress}",
-            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{GatewayFixture.FreePort()}",
+            $"--Kestrel:Endpoints:Http:Url={HttpAddress}",
             $"--Storage:DataDirectory={DataDirectory}",
             "--Logging:LogLevel:Default=Warning",
             "--Patients:LookupsPerSecond=100000",
@@ -112,6 +117,9 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public string Output => string.Join('\n', _output.TakeLast(60));
 
+    /// <summary>Every line of standard output and error so far (with keepAllOutput).</summary>
+    public IReadOnlyList<string> AllOutput => _allOutput?.ToArray() ?? throw new InvalidOperationException("Start with keepAllOutput to keep every line.");
+
     public GrpcChannel ChannelFor(GatewayFixture.DemoKey key) => GrpcChannel.ForAddress(GrpcAddress, new GrpcChannelOptions
     {
         DefaultHeaders = new Wire.Metadata { { "authorization", $"Bearer {key.key}" } },
@@ -134,6 +142,7 @@ public sealed class GatewayProcess : IAsyncDisposable
     {
         if (line is not null)
         {
+            _allOutput?.Enqueue(line);
             _output.Enqueue(line);
             while (_output.Count > 200 && _output.TryDequeue(out _))
             {
