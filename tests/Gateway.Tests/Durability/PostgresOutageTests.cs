@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Net;
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.ReferenceData;
@@ -30,8 +31,8 @@ public sealed class OwnPostgresGatewayFixture : GatewayFixture
 
 /// <summary>
 /// PostgreSQL stopped under a running gateway: changes fail UNAVAILABLE within their deadline
-/// and change nothing, reads of active grains go on, health says NOT_SERVING; PostgreSQL back,
-/// the gateway serves again by itself.
+/// and change nothing, reads of active grains go on, health says NOT_SERVING and /readyz 503
+/// (the process stays live); PostgreSQL back, the gateway serves again by itself.
 /// </summary>
 public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway) : IClassFixture<OwnPostgresGatewayFixture>
 {
@@ -98,6 +99,44 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway) : ICl
         await polyclinic.UnaryAsync(Api.Cancel, new CancelReferralRequest { RequestId = Guid.NewGuid().ToString(), HospitalizationCode = registered.HospitalizationCode, Reason = CancellationReason.PatientRequest });
         status = await gateway.Anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = registered.HospitalizationCode, AccessKey = registered.AccessKey });
         Assert.Equal(ReferralStatus.Cancelled, status.Status.Status);
+    }
+
+    [Fact]
+    public async Task Readiness_turns_503_while_postgres_is_down_and_liveness_stays_200()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(gateway.HttpAddress), DefaultRequestVersion = HttpVersion.Version11 };
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
+
+        await gateway.Postgres.StopAsync();
+        HttpStatusCode readyDuringOutage, liveDuringOutage;
+        try
+        {
+            readyDuringOutage = await ReadyzBecomesAsync(http, HttpStatusCode.ServiceUnavailable);
+            liveDuringOutage = (await http.GetAsync("/healthz")).StatusCode;
+        }
+        finally
+        {
+            await gateway.Postgres.StartAsync();
+        }
+
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, readyDuringOutage);
+        Assert.Equal(HttpStatusCode.OK, liveDuringOutage);
+        Assert.Equal(HttpStatusCode.OK, await ReadyzBecomesAsync(http, HttpStatusCode.OK));
+    }
+
+    private static async Task<HttpStatusCode> ReadyzBecomesAsync(HttpClient http, HttpStatusCode wanted)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            var status = (await http.GetAsync("/readyz")).StatusCode;
+            if (status == wanted || waited.Elapsed > TimeSpan.FromSeconds(20))
+            {
+                return status;
+            }
+
+            await Task.Delay(100);
+        }
     }
 
     private async Task<HealthCheckResponse.Types.ServingStatus> HealthBecomesAsync(HealthCheckResponse.Types.ServingStatus wanted)
