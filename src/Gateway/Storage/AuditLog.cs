@@ -99,7 +99,7 @@ public sealed partial class AuditLog : IAsyncDisposable
         VALUES (@actor, @action, @target, @at, @request, @outcome, @reason)
         """,
         [("@actor", record.ActorOrganizationId), ("@action", record.Action), ("@target", record.Target),
-         ("@at", dialect == SqlDialect.Postgres ? record.OccurredAt.ToUniversalTime() : record.OccurredAt.ToUnixTimeMilliseconds()),
+         ("@at", dialect.Instant(record.OccurredAt)),
          ("@request", record.RequestId), ("@outcome", record.Outcome), ("@reason", record.Reason)]);
 
     /// <summary>IINs (and BINs) are 12 digits: such a run never reaches the trail, whatever a caller sends.</summary>
@@ -162,13 +162,13 @@ public sealed partial class AuditLog : IAsyncDisposable
         if (query.From is { } from)
         {
             where.Add("occurred_at >= @from");
-            Add(command, "from", Instant(from));
+            Add(command, "from", _dialect.Instant(from));
         }
 
         if (query.To is { } to)
         {
             where.Add("occurred_at < @to");
-            Add(command, "to", Instant(to));
+            Add(command, "to", _dialect.Instant(to));
         }
 
         command.CommandText = $"""
@@ -179,17 +179,12 @@ public sealed partial class AuditLog : IAsyncDisposable
         var records = new List<AuditRecord>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            var at = _dialect == SqlDialect.Postgres
-                ? reader.GetFieldValue<DateTimeOffset>(4)
-                : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(4));
-            records.Add(new AuditRecord(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), at,
+            records.Add(new AuditRecord(reader.GetInt64(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), _dialect.ReadInstant(reader, 4),
                 reader.GetString(5), reader.GetString(6), reader.GetString(7)));
         }
 
         return records;
     }
-
-    private object Instant(DateTimeOffset at) => _dialect == SqlDialect.Postgres ? at.ToUniversalTime() : at.ToUnixTimeMilliseconds();
 
     private static void Add(DbCommand command, string name, object value)
     {

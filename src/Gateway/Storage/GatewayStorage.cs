@@ -20,7 +20,7 @@ public sealed class GatewayStorage : IAsyncDisposable
             ? async ct => await postgres.OpenAsync(ct).ConfigureAwait(false)
             : async ct => await sqlite!.OpenAsync(ct).ConfigureAwait(false);
         Dialect = postgres is not null ? SqlDialect.Postgres : SqlDialect.Sqlite;
-        Organizations = postgres is not null ? new PostgresOrganizationStore(postgres) : new SqliteOrganizationStore(sqlite!);
+        Organizations = new SqlOrganizationStore(Open, Dialect);
         Directory = new DirectoryStore(Open);
         Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics);
         Audit = new AuditLog(Open, Dialect, options.Writers);

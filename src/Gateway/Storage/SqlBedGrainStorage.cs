@@ -7,11 +7,17 @@ using BedBureau.BedGrain.Storage;
 
 namespace BedBureau.Gateway.Storage;
 
-/// <summary>The SQL the two databases differ in.</summary>
+/// <summary>The SQL the two databases differ in: JSON columns, and instants (timestamptz on PostgreSQL, Unix milliseconds on SQLite).</summary>
 public sealed record SqlDialect(string Name, Func<string, string> Json)
 {
     public static readonly SqlDialect Postgres = new("PostgreSQL", parameter => $"CAST({parameter} AS jsonb)");
     public static readonly SqlDialect Sqlite = new("SQLite", parameter => parameter);
+
+    /// <summary>An instant as this database's parameter value.</summary>
+    public object Instant(DateTimeOffset at) => this == Postgres ? at.ToUniversalTime() : at.ToUnixTimeMilliseconds();
+
+    public DateTimeOffset ReadInstant(DbDataReader reader, int ordinal) =>
+        this == Postgres ? reader.GetFieldValue<DateTimeOffset>(ordinal) : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
 }
 
 public sealed record GroupCommitOptions
