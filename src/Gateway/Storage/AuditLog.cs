@@ -116,18 +116,8 @@ public sealed partial class AuditLog : IAsyncDisposable
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         foreach (var record in records)
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
             var (sql, parameters) = Insert(record, _dialect);
-            command.CommandText = sql;
-            foreach (var (name, value) in parameters)
-            {
-                var parameter = command.CreateParameter();
-                parameter.ParameterName = name;
-                parameter.Value = value ?? DBNull.Value;
-                command.Parameters.Add(parameter);
-            }
-
+            await using var command = SqlCommands.Create(connection, transaction, sql, parameters);
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -140,35 +130,35 @@ public sealed partial class AuditLog : IAsyncDisposable
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
         await using var command = connection.CreateCommand();
         var where = new List<string> { "id > @after" };
-        Add(command, "after", query.AfterId);
+        SqlCommands.Add(command, "@after", query.AfterId);
         if (!string.IsNullOrEmpty(query.ActorOrganizationId))
         {
             where.Add("actor_organization_id = @actor");
-            Add(command, "actor", query.ActorOrganizationId);
+            SqlCommands.Add(command, "@actor", query.ActorOrganizationId);
         }
 
         if (!string.IsNullOrEmpty(query.Action))
         {
             where.Add("action = @action");
-            Add(command, "action", query.Action);
+            SqlCommands.Add(command, "@action", query.Action);
         }
 
         if (!string.IsNullOrEmpty(query.Target))
         {
             where.Add("target = @target");
-            Add(command, "target", query.Target);
+            SqlCommands.Add(command, "@target", query.Target);
         }
 
         if (query.From is { } from)
         {
             where.Add("occurred_at >= @from");
-            Add(command, "from", _dialect.Instant(from));
+            SqlCommands.Add(command, "@from", _dialect.Instant(from));
         }
 
         if (query.To is { } to)
         {
             where.Add("occurred_at < @to");
-            Add(command, "to", _dialect.Instant(to));
+            SqlCommands.Add(command, "@to", _dialect.Instant(to));
         }
 
         command.CommandText = $"""
@@ -184,14 +174,6 @@ public sealed partial class AuditLog : IAsyncDisposable
         }
 
         return records;
-    }
-
-    private static void Add(DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = "@" + name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 
     public ValueTask DisposeAsync() => _committer.DisposeAsync();

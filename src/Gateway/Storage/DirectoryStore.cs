@@ -71,9 +71,9 @@ public sealed class DirectoryStore(Func<CancellationToken, ValueTask<DbConnectio
         await using var command = connection.CreateCommand();
         var filter = statuses.Count == 0 ? "" : $" AND status IN ({string.Join(",", statuses)})";
         command.CommandText = $"SELECT body FROM referrals WHERE referring_organization_id = @org{filter} ORDER BY updated_at DESC, code LIMIT @limit OFFSET @offset";
-        Add(command, "@org", polyclinicId);
-        Add(command, "@limit", limit);
-        Add(command, "@offset", offset);
+        SqlCommands.Add(command, "@org", polyclinicId);
+        SqlCommands.Add(command, "@limit", limit);
+        SqlCommands.Add(command, "@offset", offset);
         var bodies = new List<string>();
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -84,24 +84,9 @@ public sealed class DirectoryStore(Func<CancellationToken, ValueTask<DbConnectio
         return bodies;
     }
 
-    private static async Task ExecuteAsync(DbConnection connection, DbTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object Value)[] parameters)
+    private static async Task ExecuteAsync(DbConnection connection, DbTransaction transaction, string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
-        await using var command = connection.CreateCommand();
-        command.Transaction = transaction;
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            Add(command, name, value);
-        }
-
+        await using var command = SqlCommands.Create(connection, transaction, sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static void Add(DbCommand command, string name, object value)
-    {
-        var parameter = command.CreateParameter();
-        parameter.ParameterName = name;
-        parameter.Value = value;
-        command.Parameters.Add(parameter);
     }
 }

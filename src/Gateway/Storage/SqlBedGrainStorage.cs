@@ -112,10 +112,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             batch.Transaction = transaction;
             foreach (var statement in statements)
             {
-                var command = batch.CreateBatchCommand();
-                command.CommandText = statement.Sql;
-                AddParameters(command.Parameters, statement.Parameters, command.CreateParameter);
-                batch.BatchCommands.Add(command);
+                batch.BatchCommands.Add(SqlCommands.Create(batch, statement.Sql, statement.Parameters));
             }
 
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
@@ -129,10 +126,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
 
         for (var i = 0; i < statements.Count; i++)
         {
-            await using var command = connection.CreateCommand();
-            command.Transaction = transaction;
-            command.CommandText = statements[i].Sql;
-            AddParameters(command.Parameters, statements[i].Parameters, command.CreateParameter);
+            await using var command = SqlCommands.Create(connection, transaction, statements[i].Sql, statements[i].Parameters);
             affected[i] = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -208,17 +202,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {
             var (sql, parameters) = AuditLog.Insert(audit, _dialect);
             yield return new Statement(sql, parameters);
-        }
-    }
-
-    private static void AddParameters(DbParameterCollection collection, (string Name, object? Value)[] parameters, Func<DbParameter> create)
-    {
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = create();
-            parameter.ParameterName = name;
-            parameter.Value = value ?? DBNull.Value;
-            collection.Add(parameter);
         }
     }
 
@@ -335,18 +318,8 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
     }
 
-    private static DbCommand Command(DbConnection connection, string sql, BedGrainKey? key, params (string Name, object Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        if (key is { } k)
-        {
-            AddParameters(command.Parameters, [("@h", k.HospitalId), ("@p", k.ProfileCode)], command.CreateParameter);
-        }
-
-        AddParameters(command.Parameters, parameters.Select(p => (p.Name, (object?)p.Value)).ToArray(), command.CreateParameter);
-        return command;
-    }
+    private static DbCommand Command(DbConnection connection, string sql, BedGrainKey? key, params (string Name, object? Value)[] parameters) =>
+        SqlCommands.Create(connection, null, sql, key is { } k ? [("@h", k.HospitalId), ("@p", k.ProfileCode), .. parameters] : parameters);
 
     public ValueTask DisposeAsync() => _committer.DisposeAsync();
 }

@@ -53,7 +53,7 @@ internal sealed class SqlOrganizationStore(Func<CancellationToken, ValueTask<DbC
     private async Task<IReadOnlyList<T>> QueryAsync<T>(string sql, Func<DbDataReader, T> read, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         await using var connection = await open(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, sql, parameters);
+        await using var command = SqlCommands.Create(connection, null, sql, parameters);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var rows = new List<T>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -67,22 +67,7 @@ internal sealed class SqlOrganizationStore(Func<CancellationToken, ValueTask<DbC
     private async Task ExecuteAsync(string sql, CancellationToken cancellationToken, params (string Name, object? Value)[] parameters)
     {
         await using var connection = await open(cancellationToken).ConfigureAwait(false);
-        await using var command = Command(connection, sql, parameters);
+        await using var command = SqlCommands.Create(connection, null, sql, parameters);
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static DbCommand Command(DbConnection connection, string sql, (string Name, object? Value)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, value) in parameters)
-        {
-            var parameter = command.CreateParameter();
-            parameter.ParameterName = name;
-            parameter.Value = value ?? DBNull.Value;
-            command.Parameters.Add(parameter);
-        }
-
-        return command;
     }
 }
