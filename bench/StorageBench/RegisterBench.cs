@@ -34,6 +34,7 @@ internal static class RegisterBench
             await using var bureau = BenchStorage.Bureau(BenchStorage.DirectoryOf(sample), storage.Grains);
             await BenchStorage.SeedCalendarsAsync(bureau, sample, slots: 10_000);
             var polyclinic = new Actor("PC-75-001", ActorRole.Polyclinic);
+            var refusals = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
             var (latencies, elapsed, failures) = await Latencies.RunAsync(clients, options.Duration, async (client, serial) =>
             {
                 var random = Random.Shared;
@@ -45,12 +46,16 @@ internal static class RegisterBench
                         TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75"));
                     return true;
                 }
-                catch (DomainException)
+                catch (DomainException ex)
                 {
+                    // The generated request itself can be refused (a newborn not yet born on the
+                    // planned date, a patient drawn twice for one profile): say which.
+                    refusals.AddOrUpdate(ex.Reason, 1, (_, n) => n + 1);
                     return false;
                 }
             });
             Console.WriteLine(latencies.Report($"durable RegisterReferral ({options.Storage}, grains + group commit)", elapsed, failures));
+            Console.WriteLine(refusals.IsEmpty ? "refused by the domain: none" : $"refused by the domain: {string.Join(", ", refusals.Select(r => $"{r.Key} x{r.Value}"))}");
         }
 
         if (options.Storage == "postgres" && options.Naive)
