@@ -134,14 +134,9 @@ public sealed class BedProfileGrain : IGrain
             return _census!;
         }
 
-        report.Validate("");
-
         var now = Now;
+        report.Validate("", now);
         var reportedAt = report.ReportedAt ?? now;
-        if (reportedAt > now + TimeSpan.FromMinutes(5))
-        {
-            throw DomainException.Invalid("reported_at", "IN_FUTURE", "must not be in the future");
-        }
 
         var census = new BedCensus(report.Total, report.Occupied, report.Free, report.FreeMale, report.FreeFemale, reportedAt);
         await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null), cancellationToken).ConfigureAwait(false);
@@ -364,6 +359,11 @@ public sealed class BedProfileGrain : IGrain
             if (at > Now + TimeSpan.FromMinutes(5))
             {
                 throw DomainException.Invalid("admitted_at", "IN_FUTURE", "must not be in the future");
+            }
+
+            if (at < referral.RegisteredAt)
+            {
+                throw DomainException.Invalid("admitted_at", "BEFORE_REGISTRATION", $"must not be before the referral was registered ({referral.RegisteredAt:yyyy-MM-dd HH:mm zzz})");
             }
 
             return (referral with { Status = ReferralStatus.Admitted, AdmittedAt = at }, "ADMITTED", "Admitted to the hospital");

@@ -18,8 +18,11 @@ public readonly record struct Actor(string OrganizationId, ActorRole Role)
 
 public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt)
 {
-    /// <summary>Checks the counts; <paramref name="fieldPrefix"/> locates the report in its request, e.g. "reports[2].".</summary>
-    public void Validate(string fieldPrefix)
+    /// <summary>
+    /// Checks the counts and the time; <paramref name="fieldPrefix"/> locates the report in its
+    /// request, e.g. "reports[2].". A hospital's clock may run a little ahead: 5 minutes are allowed.
+    /// </summary>
+    public void Validate(string fieldPrefix, DateTimeOffset now)
     {
         if (Total is < 0 or > 100_000)
         {
@@ -36,9 +39,24 @@ public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, 
             throw DomainException.Invalid($"{fieldPrefix}free", "OUT_OF_RANGE", $"must be between 0 and total - occupied ({Total - Occupied})");
         }
 
-        if (FreeMale < 0 || FreeFemale < 0 || FreeMale + FreeFemale > Free)
+        if (FreeMale < 0)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}free_male", "OUT_OF_RANGE", "must not be negative");
+        }
+
+        if (FreeFemale < 0)
+        {
+            throw DomainException.Invalid($"{fieldPrefix}free_female", "OUT_OF_RANGE", "must not be negative");
+        }
+
+        if (FreeMale + FreeFemale > Free)
         {
             throw DomainException.Invalid($"{fieldPrefix}free_male", "OUT_OF_RANGE", "free_male + free_female must be between 0 and free");
+        }
+
+        if (ReportedAt > now + TimeSpan.FromMinutes(5))
+        {
+            throw DomainException.Invalid($"{fieldPrefix}reported_at", "IN_FUTURE", "must not be in the future");
         }
     }
 }

@@ -150,6 +150,20 @@ internal static class ContractMapping
         OverCapacity = day.OverCapacity,
     };
 
+    /// <summary>
+    /// An enum field as sent: proto3 enums are open, so a client may send a number the contract
+    /// does not name; casting it to the domain's enum would store a value nobody can read.
+    /// </summary>
+    public static TEnum Defined<TEnum>(TEnum value, string field)
+        where TEnum : struct, System.Enum =>
+        System.Enum.IsDefined(value) ? value : throw DomainException.Invalid(field, "UNKNOWN_VALUE", $"{Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture)} is not a value of {typeof(TEnum).Name}");
+
+    /// <summary>A status filter: every entry a status of the contract, none unspecified.</summary>
+    public static IEnumerable<V1.ReferralStatus> StatusFilter(IEnumerable<V1.ReferralStatus> statuses, string field = "statuses") =>
+        statuses.Select(s => Defined(s, field) == V1.ReferralStatus.Unspecified
+            ? throw DomainException.Invalid(field, "INVALID_STATUS", "REFERRAL_STATUS_UNSPECIFIED is not a status")
+            : s).ToArray();
+
     /// <summary>A page size from a request: default when 0, else 1..max.</summary>
     public static int PageSize(int requested, string field = "page_size", int fallback = 100, int max = 1000) =>
         requested switch

@@ -8,6 +8,8 @@ namespace BedBureau.Gateway.Grpc;
 /// <summary>bedbureau.v1.DirectoryService: regions, bed profiles, hospitals. Public reference data.</summary>
 internal sealed class DirectoryService(BureauHost host, TimeProvider time)
 {
+    private static readonly HashSet<string> RegionCodes = ReferenceCatalog.Regions.Select(r => r.Code).ToHashSet();
+
     public Task<ListRegionsResponse> ListRegions(ListRegionsRequest request, ServerCallContext context)
     {
         var response = new ListRegionsResponse();
@@ -17,6 +19,7 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
 
     public Task<ListBedProfilesResponse> ListBedProfiles(ListBedProfilesRequest request, ServerCallContext context)
     {
+        ContractMapping.Defined(request.AgeGroup, "age_group");
         var response = new ListBedProfilesResponse();
         response.Profiles.AddRange(ReferenceCatalog.BedProfiles
             .Where(p => request.AgeGroup == AgeGroup.Unspecified || (request.AgeGroup == AgeGroup.Child) == p.IsChild)
@@ -28,6 +31,18 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
     {
         var pageSize = ContractMapping.PageSize(request.PageSize);
         var offset = ContractMapping.PageOffset(request.PageToken);
+
+        // A filter that can match nothing is a mistake the caller should hear of, not an empty page.
+        if (request.RegionCode.Length > 0 && !RegionCodes.Contains(request.RegionCode))
+        {
+            throw DomainException.Invalid("region_code", "UNKNOWN_REGION", "must be one of the 20 KATO region codes");
+        }
+
+        if (request.BedProfileCode.Length > 0 && host.Bureau.Directory.FindProfile(Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code")) is null)
+        {
+            throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {request.BedProfileCode}");
+        }
+
         var matching = host.Hospitals.Values
             .Where(h => request.RegionCode.Length == 0 || h.RegionCode == request.RegionCode)
             .Where(h => request.BedProfileCode.Length == 0 || h.ProfileCodes.Contains(request.BedProfileCode))
@@ -45,7 +60,7 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
 
     public async Task<GetHospitalResponse> GetHospital(GetHospitalRequest request, ServerCallContext context)
     {
-        if (!host.Hospitals.TryGetValue(request.HospitalId, out var hospital))
+        if (!host.Hospitals.TryGetValue(Identifiers.RequireCode(request.HospitalId, "hospital_id"), out var hospital))
         {
             throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {request.HospitalId}");
         }

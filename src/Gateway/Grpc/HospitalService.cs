@@ -16,6 +16,19 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         AuditEntry.Describe(context, request.HospitalId, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
         AuditEntry.Retarget(context, actor.OrganizationId);
+
+        // Each profile's grain sees "<request_id>/<profile>", never empty and up to 33 characters
+        // longer than the id: so the id itself is checked here, leaving room for the longest profile.
+        if (request.RequestId.Length == 0)
+        {
+            throw DomainException.Invalid("request_id", "REQUIRED", "is required on every change, for safe retries");
+        }
+
+        if (request.RequestId.Length > 95)
+        {
+            throw DomainException.Invalid("request_id", "TOO_LONG", "must be at most 95 characters (ReportBeds appends /<profile> per profile)");
+        }
+
         if (request.Reports.Count is 0 or > 500)
         {
             throw DomainException.Invalid("reports", "OUT_OF_RANGE", "must have 1 to 500 reports");
@@ -24,6 +37,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         // Check every report before committing any: bad input changes nothing.
         var reports = new List<(BedGrainKey Key, Domain.BedReport Report)>();
         var profiles = new HashSet<string>();
+        var now = time.GetUtcNow();
         for (var i = 0; i < request.Reports.Count; i++)
         {
             var r = request.Reports[i];
@@ -35,11 +49,10 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
 
             host.Bureau.Directory.Require(key);
             var report = new Domain.BedReport(r.Total, r.Occupied, r.Free, r.FreeMale, r.FreeFemale, ContractMapping.ToInstant(r.ReportedAt, $"reports[{i}].reported_at"));
-            report.Validate($"reports[{i}].");
+            report.Validate($"reports[{i}].", now);
             reports.Add((key, report));
         }
 
-        var now = time.GetUtcNow();
         var response = new ReportBedsResponse();
 
         // Each profile is its own grain: commit them together so group commit writes one batch
@@ -74,10 +87,15 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         var key = new BedGrainKey(actor.OrganizationId, Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
         var pageSize = ContractMapping.PageSize(request.PageSize);
         var offset = ContractMapping.PageOffset(request.PageToken);
-        var statuses = request.Statuses.Select(s => s == Contract.V1.ReferralStatus.Unspecified
-            ? throw DomainException.Invalid("statuses", "INVALID_STATUS", "REFERRAL_STATUS_UNSPECIFIED is not a status")
-            : (Domain.ReferralStatus)s).ToHashSet();
-        var filter = new QueueFilter(statuses, ContractMapping.ToOptionalDate(request.PlannedFrom, "planned_from"), ContractMapping.ToOptionalDate(request.PlannedTo, "planned_to"));
+        var statuses = ContractMapping.StatusFilter(request.Statuses).Select(s => (Domain.ReferralStatus)s).ToHashSet();
+        var from = ContractMapping.ToOptionalDate(request.PlannedFrom, "planned_from");
+        var to = ContractMapping.ToOptionalDate(request.PlannedTo, "planned_to");
+        if (to < from)
+        {
+            throw DomainException.Invalid("planned_to", "BEFORE_PLANNED_FROM", "must not be before planned_from");
+        }
+
+        var filter = new QueueFilter(statuses, from, to);
         var queue = await host.Bureau.CallAsync(key, filter, static (grain, f) => Task.FromResult(grain.ListQueue(f)), context.CancellationToken);
         var response = new ListQueueResponse { TotalSize = queue.Count };
         foreach (var view in queue.Skip(offset).Take(pageSize))
@@ -110,7 +128,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
     {
         AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequireHospitalAsync(context, "");
-        var view = await host.Bureau.RefuseAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.RefusalReason)request.Reason,
+        var view = await host.Bureau.RefuseAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.RefusalReason)ContractMapping.Defined(request.Reason, "reason"),
             ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken);
         return new RefusePatientResponse { Referral = WithIin(view) };
     }

@@ -31,10 +31,12 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
         AuditEntry.Describe(context, $"{request.HospitalId}/{request.BedProfileCode}", request.RequestId);
         var actor = await callers.RequirePolyclinicAsync(context);
         var key = new BedGrainKey(Identifiers.RequireCode(request.HospitalId, "hospital_id"), Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code"));
-        if (request.Purpose == Contract.V1.TreatmentPurpose.Unspecified)
+        if (ContractMapping.Defined(request.Purpose, "purpose") == Contract.V1.TreatmentPurpose.Unspecified)
         {
             throw DomainException.Invalid("purpose", "REQUIRED", "is required (SURGICAL or CONSERVATIVE)");
         }
+
+        ContractMapping.Defined(request.FinanceSource, "finance_source");
 
         if (!RegionCodes.Contains(request.PatientRegionCode))
         {
@@ -77,7 +79,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
     {
         AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
         var actor = await callers.RequirePolyclinicAsync(context);
-        var view = await host.Bureau.CancelAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.CancellationReason)request.Reason, Limit(request.ReasonText, "reason_text"), context.CancellationToken);
+        var view = await host.Bureau.CancelAsync(request.HospitalizationCode, actor, request.RequestId, (Domain.CancellationReason)ContractMapping.Defined(request.Reason, "reason"), Limit(request.ReasonText, "reason_text"), context.CancellationToken);
         return new CancelReferralResponse { Referral = ContractMapping.ToProto(view, host.Protector.Unprotect(view.Referral.ProtectedPatientIin)) };
     }
 
@@ -95,9 +97,7 @@ internal sealed class ReferralService(BureauHost host, CallerResolver callers, T
         var actor = await callers.RequirePolyclinicAsync(context);
         var pageSize = ContractMapping.PageSize(request.PageSize);
         var offset = ContractMapping.PageOffset(request.PageToken);
-        var statuses = request.Statuses.Select(s => s == Contract.V1.ReferralStatus.Unspecified
-            ? throw DomainException.Invalid("statuses", "INVALID_STATUS", "REFERRAL_STATUS_UNSPECIFIED is not a status")
-            : (int)s).Distinct().ToArray();
+        var statuses = ContractMapping.StatusFilter(request.Statuses).Select(s => (int)s).Distinct().ToArray();
         var bodies = await host.Storage.Directory.ListReferralBodiesAsync(actor.OrganizationId, statuses, offset, pageSize + 1, context.CancellationToken);
         var response = new ListReferralsResponse();
         foreach (var body in bodies.Take(pageSize))
