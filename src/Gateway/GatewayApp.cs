@@ -28,6 +28,7 @@ public static class GatewayApp
         // Settings ship beside the binary; the data directory stays relative to the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
+        ClientCertificates.Configure(builder);
         var services = builder.Services;
         services.AddGrpcServer(options =>
         {
