@@ -32,7 +32,7 @@ internal static class LookupBench
             try
             {
                 var result = await bureau.RegisterAsync(new BedGrainKey(hospital, profile), new RegisterReferral($"lookup-{i}", polyclinic,
-                    NationalDataset.Iin(random, today.AddDays(10), child), "K80.1", today.AddDays(1 + random.Next(28)), TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75"));
+                    NationalDataset.Iin(random, today, child), "K80.1", today.AddDays(1 + random.Next(28)), TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75"));
                 codes.Add((result.View.Referral.HospitalizationCode, result.AccessKey));
             }
             catch (DomainException)

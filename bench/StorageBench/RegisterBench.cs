@@ -42,14 +42,14 @@ internal static class RegisterBench
                 try
                 {
                     await bureau.RegisterAsync(new BedGrainKey(target.Hospital, target.ProfileCode), new RegisterReferral(
-                        $"bench-{serial}", polyclinic, NationalDataset.Iin(random, today.AddDays(10), target.Child), "K80.1", today.AddDays(1 + random.Next(28)),
+                        $"bench-{serial}", polyclinic, NationalDataset.Iin(random, today, target.Child), "K80.1", today.AddDays(1 + random.Next(28)),
                         TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75"));
                     return true;
                 }
                 catch (DomainException ex)
                 {
-                    // The generated request itself can be refused (a newborn not yet born on the
-                    // planned date, a patient drawn twice for one profile): say which.
+                    // Only the generated request itself should be refused (a patient drawn twice for
+                    // one profile): say which.
                     refusals.AddOrUpdate(ex.Reason, 1, (_, n) => n + 1);
                     return false;
                 }
@@ -106,7 +106,7 @@ internal static class RegisterBench
             var random = Random.Shared;
             var target = targets[random.Next(targets.Length)];
             var date = today.AddDays(1 + random.Next(28));
-            var iin = NationalDataset.Iin(random, today.AddDays(10), target.Child);
+            var iin = NationalDataset.Iin(random, today, target.Child);
             var code = $"N{serial:D12}";
             var body = JsonSerializer.Serialize(new
             {
