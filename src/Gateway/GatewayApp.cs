@@ -45,6 +45,11 @@ public static class GatewayApp
         });
         services.AddSingleton<Cache.CacheMetrics>();
         services.AddSingleton<Metrics.PrometheusExporter>();
+        if (Metrics.OtlpExport.IsConfigured(builder.Configuration))
+        {
+            // Made by the container, so that disposing the application flushes and stops it.
+            services.AddSingleton(_ => Metrics.OtlpExport.Build(builder.Configuration));
+        }
         services.AddSingleton<ReferralEventHub>();
         services.AddSingleton(sp => new Cache.LookupCache(Cache.CacheOptions.From(builder.Configuration), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BureauHost>();
@@ -67,6 +72,7 @@ public static class GatewayApp
         // Observable instruments exist once their owners are built: before the first scrape.
         app.Services.GetRequiredService<BedGrain.BureauMetrics>();
         app.Services.GetRequiredService<Cache.CacheMetrics>();
+        app.Services.GetService<OpenTelemetry.Metrics.MeterProvider>();
 
         // The web page (wwwroot beside the binary): before routing, so the gRPC fallback never sees it.
         app.UseDefaultFiles();
