@@ -21,7 +21,14 @@ namespace BedBureau.Gateway.Tests.Durability;
 /// </summary>
 public sealed class CrashSafetyTests(ITestOutputHelper output)
 {
-    private const int Kills = 4;
+    /// <summary>Kills per test: a few in CI; BEDBUREAU_CRASH_KILLS=20 (or more) for the long run.</summary>
+    private static readonly int Kills = int.TryParse(Environment.GetEnvironmentVariable("BEDBUREAU_CRASH_KILLS"), out var kills) && kills > 0 ? kills : 4;
+
+    /// <summary>Load clients, each with its own channels kept across kills: 2 calendar, 2 bed reports, 2 cancel, 2 patient lookups, 2 searches, 6 registrations.</summary>
+    private const int Workers = 16;
+
+    /// <summary>How long the load clients may take to be served again after a restart (a loaded machine is slow).</summary>
+    private static readonly TimeSpan ResumeBound = TimeSpan.FromSeconds(30);
 
     [Fact]
     public Task Nothing_acknowledged_is_lost_and_nothing_is_half_written_across_SIGKILLs_on_SQLite() =>
@@ -37,30 +44,43 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         await gateway.StartAsync();
         var world = await World.CreateAsync(gateway);
         var random = new Random(Environment.TickCount);
+        var run = Stopwatch.StartNew();
+        var resumed = new List<TimeSpan>();
 
-        for (var round = 0; round < Kills; round++)
+        // The same clients run through every kill and restart, as a day's clients would: they must resume by themselves.
+        using var stop = new CancellationTokenSource();
+        var workers = Enumerable.Range(0, Workers).Select(i => world.WorkAsync(gateway, i, stop.Token)).ToArray();
+        for (var kill = 0; kill <= Kills; kill++)
         {
-            using var stop = new CancellationTokenSource();
+            var started = Stopwatch.GetTimestamp();
             var acknowledged = world.Acknowledged.Count;
-            var workers = Enumerable.Range(0, 12).Select(i => world.WorkAsync(gateway, i, stop.Token)).ToArray();
-
-            // The kill falls at a random moment once the round is under way (a loaded machine starts slowly).
-            var waited = Stopwatch.StartNew();
-            while (world.Acknowledged.Count < acknowledged + 5 && waited.Elapsed < TimeSpan.FromSeconds(20))
+            while (!world.EveryWorkerServedSince(started) || world.Acknowledged.Count < acknowledged + 5)
             {
+                Assert.True(Stopwatch.GetElapsedTime(started) < ResumeBound,
+                    $"after restart {kill}, within {ResumeBound}: {world.Acknowledged.Count - acknowledged} registrations acknowledged, load clients not served again: {string.Join(", ", world.WorkersNotServedSince(started))}\n{gateway.Output}");
                 await Task.Delay(20);
             }
 
+            resumed.Add(Stopwatch.GetElapsedTime(started));
+            if (kill == Kills)
+            {
+                break;
+            }
+
+            // The kill falls at a random moment of a round in which every client is being served.
             await Task.Delay(TimeSpan.FromMilliseconds(random.Next(100, 1500)));
             await gateway.KillAsync();
-            stop.Cancel();
-            await Task.WhenAll(workers);
             await gateway.StartAsync();
         }
 
+        stop.Cancel();
+        await Task.WhenAll(workers);
         Assert.True(world.Acknowledged.Count > 20, $"only {world.Acknowledged.Count} registrations were acknowledged");
+        Assert.True(world.LostLookups.IsEmpty, $"acknowledged referrals not found by their patient's lookup: {string.Join(", ", world.LostLookups)}");
         var active = await world.VerifyAsync(gateway);
-        output.WriteLine($"{Kills} kills: {world.Acknowledged.Count} registrations acknowledged, {world.Unacknowledged.Count - world.Acknowledged.Count} not acknowledged (refused or cut off), {active} active referrals after the last restart");
+        output.WriteLine($"{Kills} kills in {run.Elapsed.TotalSeconds:F0} s: {world.Acknowledged.Count} registrations acknowledged, "
+            + $"{world.Unacknowledged.Count - world.Acknowledged.Count} not acknowledged (refused or cut off), {world.Lookups} patient lookups of acknowledged referrals (0 not found), "
+            + $"{active} active referrals after the last restart, no day overbooked; all {Workers} load clients served again {resumed.Max().TotalSeconds:F1} s at most after a (re)start");
     }
 
     private sealed record Grain(string HospitalId, string ProfileCode, bool Child, GatewayFixture.DemoKey Key);
@@ -84,7 +104,9 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
     private sealed class World
     {
         private readonly ConcurrentDictionary<(Grain, DateOnly), int> _maxSlots = new();
+        private readonly long[] _lastServed = new long[Workers];
         private int _serial;
+        private int _lookups;
 
         private World(IReadOnlyList<Grain> grains, GatewayFixture.DemoKey polyclinic, DateOnly today)
         {
@@ -102,6 +124,15 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         public ConcurrentBag<Registration> Acknowledged { get; } = [];
 
         public ConcurrentBag<Registration> Unacknowledged { get; } = [];
+
+        /// <summary>Acknowledged referrals a patient's lookup did not find (a lost acknowledgement).</summary>
+        public ConcurrentBag<string> LostLookups { get; } = [];
+
+        public int Lookups => Volatile.Read(ref _lookups);
+
+        public bool EveryWorkerServedSince(long timestamp) => !WorkersNotServedSince(timestamp).Any();
+
+        public IEnumerable<int> WorkersNotServedSince(long timestamp) => Enumerable.Range(0, Workers).Where(w => Volatile.Read(ref _lastServed[w]) < timestamp);
 
         private IEnumerable<DateOnly> Days => Enumerable.Range(1, 8).Select(d => Today.AddDays(d));
 
@@ -134,11 +165,15 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
             return world;
         }
 
-        /// <summary>One client until the gateway dies: mostly registrations, some cancellations, calendar and bed updates.</summary>
+        /// <summary>
+        /// One load client until the test stops it, through kills and restarts: calendar and bed
+        /// updates, cancellations, patients' lookups, searches and (most) registrations.
+        /// </summary>
         public async Task WorkAsync(GatewayProcess gateway, int worker, CancellationToken stop)
         {
             var random = new Random(worker * 7_919 + Environment.TickCount);
             using var polyclinic = gateway.ChannelFor(Polyclinic);
+            using var anonymous = GrpcChannel.ForAddress(gateway.GrpcAddress);
             var hospitals = Grains.Select(g => g.Key).Distinct().ToDictionary(k => k.organization_id, gateway.ChannelFor);
             try
             {
@@ -148,7 +183,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
                     var day = Today.AddDays(random.Next(1, 9));
                     try
                     {
-                        switch (worker % 6)
+                        switch (worker % 8)
                         {
                             case 0:
                                 var slots = random.Next(1, 7);
@@ -182,14 +217,28 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
                                 victim.Status = ReferralStatus.Cancelled;
                                 victim.InFlight = null;
                                 break;
+                            case 3 when Acknowledged.ElementAtOrDefault(random.Next(Math.Max(1, Acknowledged.Count))) is { } looked:
+                                await LookUpAsync(anonymous, looked, stop);
+                                break;
+                            case 4:
+                                await polyclinic.UnaryAsync(Api.Search, new SearchFreeBedsRequest { BedProfileCode = grain.ProfileCode, MaxResults = 20 }, Deadline(stop));
+                                break;
                             default:
                                 await RegisterAsync(polyclinic, grain, day, random, stop);
                                 break;
                         }
+
+                        Volatile.Write(ref _lastServed[worker], Stopwatch.GetTimestamp());
+                    }
+                    catch (Wire.RpcException ex) when (ex.StatusCode is Wire.StatusCode.FailedPrecondition or Wire.StatusCode.AlreadyExists)
+                    {
+                        // Refused (no free slot, already cancelled): the gateway served the call.
+                        Volatile.Write(ref _lastServed[worker], Stopwatch.GetTimestamp());
                     }
                     catch (Exception ex) when (ex is Wire.RpcException or HttpRequestException or OperationCanceledException or IOException)
                     {
-                        // Refused, or the gateway died under the call: the outcome is what the checks look at.
+                        // The gateway died under the call or is not back yet: the outcome is what the checks look at; retry soon.
+                        await Task.Delay(50, CancellationToken.None);
                     }
                 }
             }
@@ -199,6 +248,21 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
                 {
                     channel.Dispose();
                 }
+            }
+        }
+
+        /// <summary>A patient's lookup of an acknowledged referral: must find it, in an acknowledged (or in-flight) state.</summary>
+        private async Task LookUpAsync(GrpcChannel anonymous, Registration registration, CancellationToken stop)
+        {
+            try
+            {
+                await anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = registration.Code, AccessKey = registration.AccessKey }, Deadline(stop));
+                Interlocked.Increment(ref _lookups);
+            }
+            catch (Wire.RpcException ex) when (ex.StatusCode == Wire.StatusCode.NotFound)
+            {
+                LostLookups.Add(registration.Code);
+                throw;
             }
         }
 
