@@ -29,6 +29,10 @@ public static class GatewayApp
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
         ClientCertificates.Configure(builder);
+
+        // Kestrel reads its endpoints from configuration but not its limits (stream limits,
+        // windows, keep-alive pings): bound here so appsettings.json and overrides apply.
+        builder.WebHost.ConfigureKestrel(kestrel => builder.Configuration.GetSection("Kestrel:Limits").Bind(kestrel.Limits));
         var services = builder.Services;
         services.AddGrpcServer(options =>
         {
@@ -50,7 +54,7 @@ public static class GatewayApp
             // Made by the container, so that disposing the application flushes and stops it.
             services.AddSingleton(_ => Metrics.OtlpExport.Build(builder.Configuration));
         }
-        services.AddSingleton<ReferralEventHub>();
+        services.AddSingleton(new ReferralEventHub(builder.Configuration.GetValue("Watch:BufferedEvents", ReferralEventHub.DefaultWatcherCapacity)));
         services.AddSingleton(sp => new Cache.LookupCache(Cache.CacheOptions.From(builder.Configuration), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BureauHost>();
         services.AddSingleton<IOrganizationStore, BureauOrganizations>();

@@ -12,10 +12,12 @@ public sealed record CommittedEvent(BedGrainKey Grain, ReferralEvent Event, Refe
 /// Fans committed grain changes out to watch streams: hospitals' WatchReferrals get the events
 /// of their grains, patients' WatchQueueStatus a signal that their grain changed (a position
 /// may move when someone ahead leaves). Never blocks a grain: a watcher that falls behind its
-/// bounded buffer is dropped and resumes from its token.
+/// bounded buffer (<paramref name="watcherCapacity"/> events) is dropped and resumes from its token.
 /// </summary>
-public sealed class ReferralEventHub : IBedGrainObserver
+public sealed class ReferralEventHub(int watcherCapacity = ReferralEventHub.DefaultWatcherCapacity) : IBedGrainObserver
 {
+    public const int DefaultWatcherCapacity = 10_000;
+
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<Subscription, byte>> _byHospital = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<BedGrainKey, Signal> _signals = new();
 
@@ -39,11 +41,17 @@ public sealed class ReferralEventHub : IBedGrainObserver
         }
     }
 
+    /// <summary>Open hospital subscriptions (WatchReferrals streams), all hospitals together.</summary>
+    public int Watchers => _byHospital.Values.Sum(s => s.Count);
+
+    /// <summary>The most events any one watcher has waiting (at most its capacity).</summary>
+    public int LargestBacklog => _byHospital.Values.SelectMany(s => s.Keys).Select(s => s.Events.Count).DefaultIfEmpty().Max();
+
     /// <summary>Events of the hospital's grains from now on; dispose to stop.</summary>
-    public Subscription SubscribeHospital(string hospitalId, int capacity = 10_000)
+    public Subscription SubscribeHospital(string hospitalId)
     {
         var subscribers = _byHospital.GetOrAdd(hospitalId, _ => new ConcurrentDictionary<Subscription, byte>());
-        var subscription = new Subscription(capacity, s => subscribers.TryRemove(s, out _));
+        var subscription = new Subscription(watcherCapacity, s => subscribers.TryRemove(s, out _));
         subscribers[subscription] = 0;
         return subscription;
     }

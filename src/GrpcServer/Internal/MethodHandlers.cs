@@ -25,7 +25,7 @@ internal sealed class ServerStreamingCallHandler<TRequest, TResponse>(
     protected override async Task InvokeAsync(ServerCallContext context)
     {
         var request = await RequestReader.ReadSingleMessageAsync(context, parser, Services.Options.MaxReceiveMessageSize).ConfigureAwait(false);
-        var writer = new ResponseStreamWriter<TResponse>(context);
+        var writer = new ResponseStreamWriter<TResponse>(context, Services.Options.StreamWriteTimeout);
         try
         {
             await handler(request, writer, context).ConfigureAwait(false);
@@ -60,7 +60,7 @@ internal sealed class DuplexStreamingCallHandler<TRequest, TResponse>(
     protected override async Task InvokeAsync(ServerCallContext context)
     {
         var reader = new RequestStreamReader<TRequest>(context, parser, Services.Options.MaxReceiveMessageSize);
-        var writer = new ResponseStreamWriter<TResponse>(context);
+        var writer = new ResponseStreamWriter<TResponse>(context, Services.Options.StreamWriteTimeout);
         try
         {
             await handler(reader, writer, context).ConfigureAwait(false);

@@ -1,5 +1,7 @@
 using BedBureau.Wire;
 using Google.Protobuf;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 
 namespace BedBureau.GrpcServer.Internal;
 
@@ -21,10 +23,16 @@ internal static class ResponseWriter
     }
 }
 
-/// <summary>The response stream of a streaming call; each message is flushed as it is written.</summary>
-internal sealed class ResponseStreamWriter<T>(ServerCallContext context) : IServerStreamWriter<T>
+/// <summary>
+/// The response stream of a streaming call; each message is flushed as it is written. A flush
+/// the client holds back longer than <paramref name="stallTimeout"/> resets the stream.
+/// </summary>
+internal sealed class ResponseStreamWriter<T>(ServerCallContext context, TimeSpan stallTimeout) : IServerStreamWriter<T>
     where T : class, IMessage<T>
 {
+    // RFC 9113 section 7: ENHANCE_YOUR_CALM; PROTOCOL-HTTP2.md maps it to RESOURCE_EXHAUSTED.
+    private const int EnhanceYourCalm = 0xb;
+
     private int _writing;
 
     public bool Completed { get; set; }
@@ -48,11 +56,49 @@ internal sealed class ResponseStreamWriter<T>(ServerCallContext context) : IServ
             var token = cancellationToken.CanBeCanceled ? cancellationToken : context.CancellationToken;
 
             // A reader that stops reading blocks this flush (HTTP/2 flow control), never memory.
-            await context.HttpContext.Response.BodyWriter.FlushAsync(token).ConfigureAwait(false);
+            var flush = context.HttpContext.Response.BodyWriter.FlushAsync(token);
+            if (!flush.IsCompletedSuccessfully)
+            {
+                await FlushHeldBackAsync(flush).ConfigureAwait(false);
+            }
         }
         finally
         {
             Volatile.Write(ref _writing, 0);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a flush the client holds back, but not forever: a stalled reader would keep
+    /// its handler, its buffers (a watch subscription) and its stream slot for good.
+    /// </summary>
+    private async Task FlushHeldBackAsync(ValueTask<System.IO.Pipelines.FlushResult> flush)
+    {
+        if (stallTimeout <= TimeSpan.Zero || stallTimeout == Timeout.InfiniteTimeSpan)
+        {
+            await flush.ConfigureAwait(false);
+            return;
+        }
+
+        using var stall = new CancellationTokenSource(stallTimeout);
+        using var reset = stall.Token.UnsafeRegister(static state => Reset((HttpContext)state!), context.HttpContext);
+        await flush.ConfigureAwait(false);
+        if (stall.IsCancellationRequested)
+        {
+            throw new OperationCanceledException("The client did not read the response stream within the stream write timeout.");
+        }
+    }
+
+    private static void Reset(HttpContext httpContext)
+    {
+        // Trailers would queue behind the data the client does not take: only a reset reaches it.
+        if (httpContext.Features.Get<IHttpResetFeature>() is { } resetFeature)
+        {
+            resetFeature.Reset(EnhanceYourCalm);
+        }
+        else
+        {
+            httpContext.Abort();
         }
     }
 }
