@@ -73,7 +73,10 @@ public sealed class GatewayStorage : IAsyncDisposable
             await using var command = connection.CreateCommand();
             command.CommandText = "SELECT 1";
             await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
-            return true;
+
+            // Npgsql still returns an answer that comes after the token fired (its cancellation
+            // races the reply): a database that slow is not serving either.
+            return !cancellationToken.IsCancellationRequested;
         }
         catch (Exception)
         {
