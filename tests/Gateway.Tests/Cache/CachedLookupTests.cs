@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
 using BedBureau.Contract.V1;
@@ -8,6 +9,7 @@ using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 using StackExchange.Redis;
+using Xunit.Abstractions;
 using static BedBureau.Gateway.Tests.EndToEnd.GatewayFixture;
 
 namespace BedBureau.Gateway.Tests.Cache;
@@ -260,7 +262,7 @@ public sealed class RedisCacheTests(SharedRedisGatewayFixture gateway) : CachedL
 }
 
 /// <summary>Redis killed, paused and restarted under a running gateway (a Redis of the test's own).</summary>
-public sealed class RedisOutageTests(OwnRedisGatewayFixture gateway) : CachedLookupTests(gateway), IClassFixture<OwnRedisGatewayFixture>
+public sealed class RedisOutageTests(OwnRedisGatewayFixture gateway, ITestOutputHelper output) : CachedLookupTests(gateway), IClassFixture<OwnRedisGatewayFixture>
 {
     /// <summary>Each lookup while Redis misbehaves: Redis timeout, plenty of room for a loaded 2-core CI machine.</summary>
     private static readonly TimeSpan LookupBound = TimeSpan.FromSeconds(1);
@@ -294,6 +296,117 @@ public sealed class RedisOutageTests(OwnRedisGatewayFixture gateway) : CachedLoo
         await UntilCacheHitsAsync(other);
         Assert.Equal(ReferralStatus.Cancelled, (await LookUpAsync(registered)).Status);
         Assert.Equal(ReferralStatus.Registered, (await LookUpAsync(other)).Status);
+    }
+
+    [Fact]
+    public async Task Under_load_Redis_killed_and_restarted_fails_no_lookup_and_serves_no_status_older_than_an_acknowledged_change()
+    {
+        // Referrals at two hospitals, each cached; lookups of them at a steady pace (under the per-address limit).
+        var targets = new[] { await TargetAsync(2), await TargetAsync(1) };
+        foreach (var (index, (hospital, profile)) in new[] { (2, targets[0]), (1, targets[1]) })
+        {
+            using var hospitalClient = gateway.ChannelFor(gateway.Hospital(index));
+            await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
+            {
+                RequestId = Guid.NewGuid().ToString(),
+                HospitalId = hospital,
+                BedProfileCode = profile,
+                Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(5)), Slots = 1_000 } },
+            });
+        }
+
+        var referrals = new List<RegisterReferralResponse>();
+        for (var i = 0; i < 24; i++)
+        {
+            referrals.Add((await RegisterAsync(targets[i % 2].Hospital, targets[i % 2].Profile, inDays: 5)).Registered);
+        }
+
+        await UntilCacheHitsAsync(referrals[0]);
+
+        // Acknowledged cancellations: a lookup started after the acknowledgement must say CANCELLED.
+        var cancelledAt = new ConcurrentDictionary<string, long>();
+        var lookups = 0;
+        var failures = new ConcurrentBag<string>();
+        var stale = new ConcurrentBag<string>();
+        var slowest = 0L;
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, 6).Select(worker => Task.Run(async () =>
+        {
+            var random = new Random(worker);
+            while (!stop.IsCancellationRequested)
+            {
+                var referral = referrals[random.Next(referrals.Count)];
+                var started = Stopwatch.GetTimestamp();
+                var knownCancelled = cancelledAt.TryGetValue(referral.HospitalizationCode, out var acknowledgedAt) && acknowledgedAt < started;
+                try
+                {
+                    var status = await LookUpAsync(referral);
+                    Interlocked.Increment(ref lookups);
+                    if (knownCancelled && status.Status != ReferralStatus.Cancelled)
+                    {
+                        stale.Add($"{referral.HospitalizationCode}: {status.Status}");
+                    }
+                }
+                catch (RpcException ex)
+                {
+                    failures.Add($"{referral.HospitalizationCode}: {ex.StatusCode} {ex.Status.Detail}");
+                }
+
+                var elapsed = Stopwatch.GetElapsedTime(started).Ticks;
+                InterlockedMax(ref slowest, elapsed);
+                await Task.Delay(10);
+            }
+        })).ToList();
+        load.Add(Task.Run(async () =>
+        {
+            // Half the referrals cancelled one by one through the run, before, during and after the outage.
+            foreach (var referral in referrals.Where((_, i) => i % 2 == 0))
+            {
+                await Task.Delay(150);
+                await CancelAsync(referral.HospitalizationCode);
+                cancelledAt[referral.HospitalizationCode] = Stopwatch.GetTimestamp();
+            }
+        }));
+
+        var hitsBefore = Cache.Hits;
+        await Task.Delay(400);
+        await gateway.Redis.KillAsync();
+        await Task.Delay(800);
+        await gateway.Redis.StartAsync();
+        var restarted = Stopwatch.StartNew();
+        var hitsAtRestart = Cache.Hits;
+        while (Cache.Hits == hitsAtRestart)
+        {
+            Assert.True(restarted.Elapsed < TimeSpan.FromSeconds(30), "the cache was not used again within 30 s of Redis returning");
+            await Task.Delay(20);
+        }
+
+        var usedAgainAfter = restarted.Elapsed;
+        await Task.Delay(TimeSpan.FromSeconds(1));
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+
+        Assert.True(hitsAtRestart > hitsBefore, "no cache hit before the kill: the test did not exercise Redis");
+        Assert.Empty(failures);
+        Assert.Empty(stale);
+        Assert.True(TimeSpan.FromTicks(slowest) < LookupBound, $"slowest lookup {TimeSpan.FromTicks(slowest).TotalMilliseconds:F0} ms");
+        foreach (var referral in referrals)
+        {
+            var expected = cancelledAt.ContainsKey(referral.HospitalizationCode) ? ReferralStatus.Cancelled : ReferralStatus.Registered;
+            Assert.Equal(expected, (await LookUpAsync(referral)).Status);
+        }
+
+        output.WriteLine($"Redis killed for 0.8 s under {lookups} lookups (6 clients): 0 failed, 0 stale after {cancelledAt.Count} acknowledged cancellations, "
+            + $"slowest {TimeSpan.FromTicks(slowest).TotalMilliseconds:F0} ms; {Cache.Hits - hitsBefore} cache hits, Redis used again {usedAgainAfter.TotalSeconds:F1} s after its restart");
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current && Interlocked.CompareExchange(ref target, value, current) is var seen && seen != current)
+        {
+            current = seen;
+        }
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
 using BedBureau.Contract.Health.V1;
@@ -7,6 +8,7 @@ using BedBureau.Gateway.Sample;
 using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
+using Xunit.Abstractions;
 using static BedBureau.Gateway.Tests.EndToEnd.GatewayFixture;
 
 namespace BedBureau.Gateway.Tests.Durability;
@@ -34,7 +36,7 @@ public sealed class OwnPostgresGatewayFixture : GatewayFixture
 /// and change nothing, reads of active grains go on, health says NOT_SERVING and /readyz 503
 /// (the process stays live); PostgreSQL back, the gateway serves again by itself.
 /// </summary>
-public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway) : IClassFixture<OwnPostgresGatewayFixture>
+public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITestOutputHelper output) : IClassFixture<OwnPostgresGatewayFixture>
 {
     private static readonly TimeSpan CallDeadline = TimeSpan.FromSeconds(5);
 
@@ -137,6 +139,148 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway) : ICl
 
             await Task.Delay(100);
         }
+    }
+
+    [Fact]
+    public async Task Under_load_PostgreSQL_stopped_and_started_loses_nothing_acknowledged_and_the_load_recovers_unattended()
+    {
+        // Two hospitals with room for the whole run; registrations, patients' lookups and bed reports in parallel.
+        var targets = new List<(DemoKey Key, string Profile, bool Child)>();
+        for (var index = 1; index < 3; index++)
+        {
+            var key = gateway.Hospital(index);
+            var profile = (await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = key.organization_id })).Hospital.BedProfileCodes[0];
+            using var hospitalClient = gateway.ChannelFor(key);
+            await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
+            {
+                RequestId = Guid.NewGuid().ToString(),
+                HospitalId = key.organization_id,
+                BedProfileCode = profile,
+                Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(7)), Slots = 10_000 } },
+            });
+            targets.Add((key, profile, ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild));
+        }
+
+        var acknowledged = new ConcurrentBag<RegisterReferralResponse>();
+        var failed = new ConcurrentBag<(StatusCode Status, TimeSpan Elapsed)>();
+        var lookupFailures = new ConcurrentBag<string>();
+        long lastAcknowledged = 0;
+        using var stop = new CancellationTokenSource();
+        var load = Enumerable.Range(0, 8).Select(worker => Task.Run(async () =>
+        {
+            var random = new Random(worker);
+            using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
+            using var hospitalClient = gateway.ChannelFor(targets[worker % 2].Key);
+            while (!stop.IsCancellationRequested)
+            {
+                var (key, profile, child) = targets[worker % 2];
+                var started = Stopwatch.GetTimestamp();
+                try
+                {
+                    switch (worker % 4)
+                    {
+                        case 0 when acknowledged.ElementAtOrDefault(random.Next(Math.Max(1, acknowledged.Count))) is { } looked:
+                            // A patient's lookup: reads go on through the outage.
+                            try
+                            {
+                                await gateway.Anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = looked.HospitalizationCode, AccessKey = looked.AccessKey }, CallOptions.WithTimeout(CallDeadline));
+                            }
+                            catch (RpcException ex)
+                            {
+                                lookupFailures.Add($"{looked.HospitalizationCode}: {ex.StatusCode} {ex.Status.Detail}");
+                            }
+
+                            await Task.Delay(10);
+                            continue;
+                        case 1:
+                            var total = random.Next(10, 60);
+                            await hospitalClient.UnaryAsync(Api.ReportBeds, new ReportBedsRequest
+                            {
+                                RequestId = Guid.NewGuid().ToString(),
+                                HospitalId = key.organization_id,
+                                Reports = { new BedReport { BedProfileCode = profile, Total = total, Occupied = total / 2, Free = total - total / 2 } },
+                            }, CallOptions.WithTimeout(CallDeadline));
+                            break;
+                        default:
+                            acknowledged.Add(await polyclinic.UnaryAsync(Api.Register, new RegisterReferralRequest
+                            {
+                                RequestId = Guid.NewGuid().ToString(),
+                                PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today.AddDays(10), child),
+                                Icd10Code = "K80.1",
+                                BedProfileCode = profile,
+                                HospitalId = key.organization_id,
+                                PlannedDate = Date(gateway.Today.AddDays(7)),
+                                Purpose = TreatmentPurpose.Surgical,
+                                FinanceSource = FinanceSource.GuaranteedVolume,
+                                PatientRegionCode = "75",
+                            }, CallOptions.WithTimeout(CallDeadline)));
+                            Interlocked.Exchange(ref lastAcknowledged, Stopwatch.GetTimestamp());
+                            break;
+                    }
+                }
+                catch (RpcException ex)
+                {
+                    failed.Add((ex.StatusCode, Stopwatch.GetElapsedTime(started)));
+                    await Task.Delay(20);
+                }
+            }
+        })).ToArray();
+
+        // Load running, then PostgreSQL down for a few seconds, then back; the load goes on throughout.
+        var clock = Stopwatch.StartNew();
+        while (acknowledged.Count < 20)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"only {acknowledged.Count} registrations before the outage");
+            await Task.Delay(20);
+        }
+
+        var beforeOutage = acknowledged.Count;
+        await gateway.Postgres.StopAsync();
+        var stoppedAt = Stopwatch.GetTimestamp();
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var duringOutage = acknowledged.Count;
+        var startedAt = Stopwatch.GetTimestamp();
+        await gateway.Postgres.StartAsync();
+        Assert.Equal(HealthCheckResponse.Types.ServingStatus.Serving, await HealthBecomesAsync(HealthCheckResponse.Types.ServingStatus.Serving));
+        while (Interlocked.Read(ref lastAcknowledged) < startedAt)
+        {
+            Assert.True(Stopwatch.GetElapsedTime(startedAt) < TimeSpan.FromSeconds(30), "no registration acknowledged within 30 s of PostgreSQL's return");
+            await Task.Delay(20);
+        }
+
+        var recoveredAfter = Stopwatch.GetElapsedTime(startedAt);
+        await Task.Delay(500);
+        await stop.CancelAsync();
+        await Task.WhenAll(load);
+
+        // Changes that failed: UNAVAILABLE within their deadline (DEADLINE_EXCEEDED only for a call caught in flight at the stop).
+        Assert.NotEmpty(failed);
+        Assert.All(failed, f => Assert.True(f.Status is StatusCode.Unavailable or StatusCode.DeadlineExceeded, $"a change ended {f.Status}"));
+        Assert.All(failed, f => Assert.True(f.Elapsed < CallDeadline + TimeSpan.FromSeconds(1), $"a change ended {f.Status} after {f.Elapsed}"));
+        Assert.True(failed.Count(f => f.Status == StatusCode.Unavailable) >= failed.Count / 2, $"{failed.Count(f => f.Status == StatusCode.Unavailable)} of {failed.Count} failures UNAVAILABLE");
+        Assert.True(duringOutage - beforeOutage <= 8, $"{duringOutage - beforeOutage} registrations acknowledged while PostgreSQL was down");
+        Assert.Empty(lookupFailures);
+
+        // Nothing acknowledged is lost: every acknowledged registration is in its queue and found by its patient.
+        var queued = new HashSet<string>();
+        foreach (var (key, profile, _) in targets)
+        {
+            using var hospitalClient = gateway.ChannelFor(key);
+            var queue = await hospitalClient.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = key.organization_id, BedProfileCode = profile, PageSize = 1000 });
+            queued.UnionWith(queue.Referrals.Select(r => r.HospitalizationCode));
+        }
+
+        var missing = acknowledged.Select(a => a.HospitalizationCode).Where(code => !queued.Contains(code)).ToList();
+        Assert.True(missing.Count == 0, $"acknowledged but not in their queue: {string.Join(", ", missing)}");
+        foreach (var registered in acknowledged)
+        {
+            var status = await gateway.Anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = registered.HospitalizationCode, AccessKey = registered.AccessKey });
+            Assert.Equal(ReferralStatus.Registered, status.Status.Status);
+        }
+
+        output.WriteLine($"PostgreSQL stopped 3 s under load: {acknowledged.Count} registrations acknowledged ({beforeOutage} before the stop, all found afterwards), "
+            + $"{failed.Count} changes failed ({string.Join(", ", failed.GroupBy(f => f.Status).Select(g => $"{g.Count()} {g.Key}"))}, slowest {failed.Max(f => f.Elapsed).TotalSeconds:F2} s of a {CallDeadline.TotalSeconds:F0} s deadline), "
+            + $"0 failed lookups; first registration acknowledged {recoveredAfter.TotalSeconds:F1} s after PostgreSQL was started again, without a restart of the gateway");
     }
 
     private async Task<HealthCheckResponse.Types.ServingStatus> HealthBecomesAsync(HealthCheckResponse.Types.ServingStatus wanted)
