@@ -54,14 +54,21 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
         {
             var started = Stopwatch.GetTimestamp();
             var acknowledged = world.Acknowledged.Count;
-            while (!world.EveryWorkerServedSince(started) || world.Acknowledged.Count < acknowledged + 5)
+            while (!world.EveryWorkerServedSince(started))
             {
                 Assert.True(Stopwatch.GetElapsedTime(started) < ResumeBound,
-                    $"after restart {kill}, within {ResumeBound}: {world.Acknowledged.Count - acknowledged} registrations acknowledged, load clients not served again: {string.Join(", ", world.WorkersNotServedSince(started))}\n{gateway.Output}");
+                    $"after restart {kill}, load clients not served again within {ResumeBound}: {string.Join(", ", world.WorkersNotServedSince(started))}\n{gateway.Output}");
                 await Task.Delay(20);
             }
 
             resumed.Add(Stopwatch.GetElapsedTime(started));
+
+            // Registrations are being acknowledged when the kill falls (slots freed by cancellations may be few).
+            while (world.Acknowledged.Count == acknowledged)
+            {
+                Assert.True(Stopwatch.GetElapsedTime(started) < ResumeBound, $"after restart {kill}, no registration acknowledged within {ResumeBound}\n{gateway.Output}");
+                await Task.Delay(20);
+            }
             if (kill == Kills)
             {
                 break;
