@@ -410,6 +410,48 @@ public sealed class RedisOutageTests(OwnRedisGatewayFixture gateway, ITestOutput
     }
 
     [Fact]
+    public async Task Metrics_count_Redis_errors_and_show_Redis_bypassed_while_it_hangs()
+    {
+        var (hospital, profile) = await TargetAsync();
+        var (registered, _) = await RegisterAsync(hospital, profile);
+        await UntilCacheHitsAsync(registered);
+        var before = await ScrapeAsync();
+
+        gateway.Redis.Pause();
+        string during;
+        try
+        {
+            for (var i = 0; i < 5; i++)
+            {
+                await TimedLookUpAsync(registered);
+            }
+
+            during = await ScrapeAsync();
+        }
+        finally
+        {
+            gateway.Redis.Resume();
+        }
+
+        await UntilCacheHitsAsync(registered);
+        var after = await ScrapeAsync();
+
+        Assert.Contains("\nbedbureau_cache_redis_available 1\n", before, StringComparison.Ordinal);
+        Assert.Contains("\nbedbureau_cache_redis_available 0\n", during, StringComparison.Ordinal);
+        Assert.True(Counter(during, "bedbureau_cache_redis_errors_total") >= Counter(before, "bedbureau_cache_redis_errors_total") + 3, "fewer than 3 Redis errors counted");
+        Assert.Contains("\nbedbureau_cache_redis_available 1\n", after, StringComparison.Ordinal);
+    }
+
+    private async Task<string> ScrapeAsync()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(gateway.HttpAddress) };
+        return await http.GetStringAsync("/metrics");
+    }
+
+    private static double Counter(string metrics, string name) =>
+        double.Parse(metrics.Split('\n').Single(l => l.StartsWith(name + " ", StringComparison.Ordinal))[(name.Length + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+
+    [Fact]
     public async Task A_status_changed_while_Redis_hung_is_not_served_stale_when_it_answers_again()
     {
         var (hospital, profile) = await TargetAsync(1);
