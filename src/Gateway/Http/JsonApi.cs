@@ -16,7 +16,7 @@ namespace BedBureau.Gateway.Http;
 /// canonical JSON mapping, errors as an HTTP status with
 /// <c>{"error": {"code": 404, "status": "NOT_FOUND", "message": "[REASON] field: why"}}</c>.
 /// </summary>
-internal static class JsonApi
+internal static partial class JsonApi
 {
     /// <summary>Where a patient's access key may come from: a header (preferred) or, for EventSource, the query.</summary>
     public const string AccessKeyHeader = "X-Access-Key";
@@ -226,6 +226,10 @@ internal static class JsonApi
 
     private static async Task WriteErrorAsync(HttpContext http, ServerCallContext context, Status status)
     {
+        // As for gRPC: one line per failed call, named by its RPC (the URL may carry an access key).
+        var logger = http.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("BedBureau.Gateway.Http");
+        LogCallFailed(logger, status.Code is StatusCode.Unknown or StatusCode.Internal or StatusCode.Unavailable or StatusCode.DataLoss or StatusCode.ResourceExhausted ? LogLevel.Warning : LogLevel.Information,
+            context.Method, status.Code, HttpStatus(status.Code), status.Detail ?? "");
         http.Response.StatusCode = HttpStatus(status.Code);
         http.Response.ContentType = "application/json; charset=utf-8";
         http.Response.Headers.CacheControl = "no-store";
@@ -236,4 +240,7 @@ internal static class JsonApi
 
         await http.Response.WriteAsync(ErrorJson(status), http.RequestAborted).ConfigureAwait(false);
     }
+
+    [LoggerMessage(EventName = "CallFailed", Message = "{Method} over HTTP failed with {StatusCode} ({HttpStatus}): {Detail}")]
+    private static partial void LogCallFailed(ILogger logger, LogLevel level, string method, StatusCode statusCode, int httpStatus, string detail);
 }

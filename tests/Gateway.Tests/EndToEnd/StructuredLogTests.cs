@@ -99,6 +99,9 @@ public sealed class StructuredLogTests : IAsyncLifetime
             await Fails("bedbureau.v1.ReferralService/ListReferrals", StatusCode.Unauthenticated, () => stranger.UnaryAsync(Api.ListReferrals, new ListReferralsRequest()));
         }
 
+        var overHttp = await http.GetAsync($"/v1/queue/{codes[2].HospitalizationCode}?access_key={Uri.EscapeDataString(guessedKey)}");
+        Assert.Equal(HttpStatusCode.NotFound, overHttp.StatusCode);
+        failed.Add(("HTTP bedbureau.v1.PatientService/GetQueueStatus", "NotFound"));
         await Fails("bedbureau.v1.HospitalService/ListQueue", StatusCode.PermissionDenied,
             () => polyclinic.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = hospitalKey.organization_id, BedProfileCode = profile }));
 
@@ -132,9 +135,13 @@ public sealed class StructuredLogTests : IAsyncLifetime
         }
     }
 
-    private static bool IsCallFailed(JsonElement entry, string method, string status) =>
-        entry.GetProperty("Category").GetString() == "BedBureau.GrpcServer"
-        && entry.TryGetProperty("State", out var state)
-        && state.TryGetProperty("StatusCode", out var code) && code.GetString() == status
-        && state.TryGetProperty("Method", out var called) && called.GetString() == method;
+    /// <param name="method">"/service/Method" for gRPC, "HTTP service/Method" for the JSON API.</param>
+    private static bool IsCallFailed(JsonElement entry, string method, string status)
+    {
+        var (category, name) = method.StartsWith("HTTP ", StringComparison.Ordinal) ? ("BedBureau.Gateway.Http", method[5..]) : ("BedBureau.GrpcServer", method);
+        return entry.GetProperty("Category").GetString() == category
+            && entry.TryGetProperty("State", out var state)
+            && state.TryGetProperty("StatusCode", out var code) && code.GetString() == status
+            && state.TryGetProperty("Method", out var called) && called.GetString() == name;
+    }
 }
