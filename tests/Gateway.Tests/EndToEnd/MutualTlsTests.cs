@@ -84,8 +84,8 @@ public sealed class MutualTlsTests : IAsyncLifetime
     {
         var serverOnly = Issue(_bureauCa, "not a client", "1.3.6.1.5.5.7.3.1");
 
-        Assert.False(Security.ClientCertificates.IssuedBy(_bureauCa, serverOnly));
-        Assert.True(Security.ClientCertificates.IssuedBy(_bureauCa, Client(_bureauCa, "a client")));
+        Assert.False(Gateway.Security.ClientCertificates.IssuedBy(_bureauCa, serverOnly));
+        Assert.True(Gateway.Security.ClientCertificates.IssuedBy(_bureauCa, Client(_bureauCa, "a client")));
     }
 
     private GrpcChannel Channel(X509Certificate2? clientCertificate)
