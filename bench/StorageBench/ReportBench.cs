@@ -30,14 +30,22 @@ internal static class ReportBench
     private static async Task RunAsync(string name, IBedGrainStorage storage, NationalDataset sample, (BedGrainKey Key, int Total)[] targets, int clients, TimeSpan duration)
     {
         await using var bureau = BenchStorage.Bureau(BenchStorage.DirectoryOf(sample), storage);
+        var process = System.Diagnostics.Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        var calls = 0L;
         var (latencies, elapsed, failures) = await Latencies.RunAsync(clients, duration, async (client, serial) =>
         {
+            Interlocked.Increment(ref calls);
             var (key, total) = targets[serial % targets.Length];
             var occupied = (int)(serial % (total + 1));
             await bureau.ReportBedsAsync(key, new Actor(key.HospitalId, ActorRole.Hospital), $"bench-{serial}", new BedReport(total, occupied, total - occupied, 0, 0, null));
             return true;
         });
-        Console.WriteLine(latencies.Report($"ReportBeds profile updates, {name}", elapsed, failures));
+        process.Refresh();
+
+        // CPU per update (warm-up included) varies less than wall time on a shared machine.
+        var cpuPerUpdate = (process.TotalProcessorTime - cpu).TotalMicroseconds / Math.Max(1, Interlocked.Read(ref calls));
+        Console.WriteLine($"{latencies.Report($"ReportBeds profile updates, {name}", elapsed, failures)}; this process's CPU {cpuPerUpdate:F0} µs per update");
     }
 }
 

@@ -124,10 +124,36 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             return affected;
         }
 
-        for (var i = 0; i < statements.Count; i++)
+        // No batches (SQLite): a batch repeats a few statements for many grains, so each is
+        // prepared once and run again with the next row's values.
+        var prepared = new Dictionary<string, DbCommand>(StringComparer.Ordinal);
+        try
         {
-            await using var command = SqlCommands.Create(connection, transaction, statements[i].Sql, statements[i].Parameters);
-            affected[i] = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            for (var i = 0; i < statements.Count; i++)
+            {
+                var (sql, parameters) = statements[i];
+                if (prepared.TryGetValue(sql, out var command))
+                {
+                    for (var p = 0; p < parameters.Length; p++)
+                    {
+                        command.Parameters[p].Value = parameters[p].Value ?? DBNull.Value;
+                    }
+                }
+                else
+                {
+                    command = prepared[sql] = SqlCommands.Create(connection, transaction, sql, parameters);
+                    await command.PrepareAsync(cancellationToken).ConfigureAwait(false);
+                }
+
+                affected[i] = await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            foreach (var command in prepared.Values)
+            {
+                await command.DisposeAsync().ConfigureAwait(false);
+            }
         }
 
         return affected;
