@@ -63,7 +63,8 @@ public sealed class OwnRedisGatewayFixture : GatewayFixture
         await Redis.StartAsync();
 
         // Entries outlive a pause of the server, so that a stale one would be there to be (wrongly) served.
-        return [$"--ConnectionStrings:Redis={Redis.Configuration}", "--Cache:PositionMaxAgeSeconds=600", "--Cache:BreakerOpenSeconds=0.2"];
+        // The patients' per-address bucket never refills on the fake clock: room for the load test's lookups.
+        return [$"--ConnectionStrings:Redis={Redis.Configuration}", "--Cache:PositionMaxAgeSeconds=600", "--Cache:BreakerOpenSeconds=0.2", "--Patients:LookupBurst=1000000"];
     }
 
     public override async Task InitializeAsync()

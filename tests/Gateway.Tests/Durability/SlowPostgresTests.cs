@@ -52,7 +52,11 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
     /// <summary>How much later than its deadline a call may end on a loaded 2-core machine.</summary>
     private static readonly TimeSpan DeadlineSlack = TimeSpan.FromSeconds(1);
 
-    /// <summary>Slowest acceptable cheap call while the database is slow: no thread-pool starvation.</summary>
+    /// <summary>
+    /// 99th percentile of the cheap calls while the database is slow: starvation would hold
+    /// most of them. A single call may stall longer on a machine at load 30 (scheduling), but
+    /// never as long as a change held up by the database.
+    /// </summary>
     private static readonly TimeSpan CheapCallBound = TimeSpan.FromSeconds(1);
 
     private static int _serial;
@@ -195,7 +199,9 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
         Assert.Empty(cheapFailures);
         var sorted = cheap.Order().ToList();
         Assert.NotEmpty(sorted);
-        Assert.True(sorted[^1] < CheapCallBound.TotalMilliseconds, $"slowest cheap call: {sorted[^1]:F0} ms");
+        var p99 = sorted[(int)(sorted.Count * 0.99)];
+        Assert.True(p99 < CheapCallBound.TotalMilliseconds, $"cheap calls' p99 {p99:F0} ms, slowest {sorted[^1]:F0} ms");
+        Assert.True(sorted[^1] < (CallDeadline + DeadlineSlack).TotalMilliseconds, $"slowest cheap call: {sorted[^1]:F0} ms");
         return (changes.ToList(), sorted);
     }
 
@@ -203,7 +209,7 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
         $"{changes.Count} registrations with a {CallDeadline.TotalSeconds:F0} s deadline ended "
         + string.Join(", ", changes.GroupBy(c => c.Status).Select(g => $"{g.Count()} {g.Key}"))
         + $" after {changes.Min(c => c.Elapsed).TotalSeconds:F2}-{changes.Max(c => c.Elapsed).TotalSeconds:F2} s; "
-        + $"{cheap.Count} cheap calls (health, directory, lookup) meanwhile, p50 {cheap[cheap.Count / 2]:F1} ms, max {cheap[^1]:F0} ms";
+        + $"{cheap.Count} cheap calls (health, directory, lookup) meanwhile, p50 {cheap[cheap.Count / 2]:F1} ms, p99 {cheap[(int)(cheap.Count * 0.99)]:F0} ms, max {cheap[^1]:F0} ms";
 
     private async Task<TimeSpan> HealthBecomesAsync(HealthCheckResponse.Types.ServingStatus wanted)
     {

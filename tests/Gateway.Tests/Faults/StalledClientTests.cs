@@ -35,6 +35,9 @@ public sealed class StallGatewayFixture : GatewayFixture
         $"--Watch:BufferedEvents={WatchBuffer}",
         $"--Kestrel:Limits:Http2:KeepAlivePingDelay={KeepAlive}",
         $"--Kestrel:Limits:Http2:KeepAlivePingTimeout={KeepAlive}",
+
+        // The patients' per-address bucket never refills on the fake clock: room for the load's lookups.
+        "--Patients:LookupBurst=1000000",
     ]);
 }
 
@@ -45,8 +48,11 @@ public sealed class StallGatewayFixture : GatewayFixture
 /// </summary>
 public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputHelper output) : IClassFixture<StallGatewayFixture>
 {
-    /// <summary>Slowest acceptable call of the other clients: generous for a loaded 2-core CI machine, far below a stall.</summary>
+    /// <summary>99th percentile of the other clients' calls: generous for a loaded 2-core CI machine, far below a stall.</summary>
     private static readonly TimeSpan LatencyBound = TimeSpan.FromSeconds(2);
+
+    /// <summary>The slowest single call of the others (a machine at load 30 stalls a process now and then); a stall lasts for good.</summary>
+    private static readonly TimeSpan MaxLatency = TimeSpan.FromSeconds(5);
 
     [Fact]
     public void The_production_limits_are_the_configured_ones()
@@ -181,7 +187,7 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         Assert.Empty(failures);
         var sorted = latencies.Order().ToArray();
         var (p50, p99, max) = (sorted[sorted.Length / 2], sorted[(int)(sorted.Length * 0.99)], sorted[^1]);
-        Assert.True(max < LatencyBound.TotalMilliseconds, $"slowest call of the others: {max:F0} ms");
+        Assert.True(p99 < LatencyBound.TotalMilliseconds && max < MaxLatency.TotalMilliseconds, $"the others' calls: p99 {p99:F0} ms, slowest {max:F0} ms");
         Assert.InRange(maxBuffered, 0, StallGatewayFixture.WatchBuffer);
         Assert.True(heapAfter - heapBefore < 32 * 1024 * 1024, $"managed heap grew {(heapAfter - heapBefore) / 1024 / 1024} MB");
         output.WriteLine($"stalled watcher dropped after {droppedAfter.TotalSeconds:F1} s ({error.Status.Detail}), {received} messages reached it; "
@@ -316,10 +322,11 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         Assert.True(closedAfter < TimeSpan.FromSeconds(15), $"the stalled connection was closed only after {closedAfter}");
         var sorted = latencies.Order().ToArray();
         Assert.NotEmpty(sorted);
-        Assert.True(sorted[^1] < LatencyBound.TotalMilliseconds, $"slowest call of the others: {sorted[^1]:F0} ms");
+        var p99 = sorted[(int)(sorted.Length * 0.99)];
+        Assert.True(p99 < LatencyBound.TotalMilliseconds && sorted[^1] < MaxLatency.TotalMilliseconds, $"the others' calls: p99 {p99:F0} ms, slowest {sorted[^1]:F0} ms");
         output.WriteLine($"{Streams} streams opened on one connection with a window of 0: {advertised} allowed, {refused} refused (REFUSED_STREAM); "
             + $"closed {closedAfter.TotalSeconds:F1} s later after {pings} unanswered ping(s){(goAway ? " with GOAWAY" : "")}; "
-            + $"{sorted.Length} calls of the others meanwhile, p50 {sorted[sorted.Length / 2]:F1} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:F1} ms, max {sorted[^1]:F0} ms, 0 failed");
+            + $"{sorted.Length} calls of the others meanwhile, p50 {sorted[sorted.Length / 2]:F1} ms, p99 {p99:F1} ms, max {sorted[^1]:F0} ms, 0 failed");
     }
 
     private RegisterReferralRequest Registration(string hospitalId, string profile, Random random) => new()
