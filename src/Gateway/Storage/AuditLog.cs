@@ -102,13 +102,18 @@ public sealed partial class AuditLog : IAsyncDisposable
          ("@at", dialect.Instant(record.OccurredAt)),
          ("@request", record.RequestId), ("@outcome", record.Outcome), ("@reason", record.Reason)]);
 
-    /// <summary>IINs (and BINs) are 12 digits: such a run never reaches the trail, whatever a caller sends.</summary>
-    internal static string Mask(string text) => TwelveDigits().Replace(Clip(text), "############");
+    /// <summary>
+    /// IINs (and BINs) are 12 digits: such a run never reaches the trail, whatever a caller sends.
+    /// A UUID is kept whole (its last group is all digits once in ~280 UUIDs, and a UUID is the
+    /// usual request id: masked, the trail could no longer tell such requests apart).
+    /// </summary>
+    internal static string Mask(string text) =>
+        TwelveDigitsOutsideUuids().Replace(Clip(text), match => match.Groups["uuid"].Success ? match.Value : "############");
 
     private static string Clip(string text) => text.Length <= MaxText ? text : text[..MaxText];
 
-    [GeneratedRegex(@"\d{12}")]
-    private static partial Regex TwelveDigits();
+    [GeneratedRegex(@"(?<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)|\d{12}")]
+    private static partial Regex TwelveDigitsOutsideUuids();
 
     private async Task<bool[]> CommitBatchAsync(IReadOnlyList<AuditRecord> records, CancellationToken cancellationToken)
     {

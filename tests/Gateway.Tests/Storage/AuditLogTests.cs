@@ -65,6 +65,18 @@ public abstract class AuditLogTests
         Assert.Equal("x-############-y", record.RequestId);
         await log.DisposeAsync();
     }
+
+    [Fact]
+    public async Task A_uuid_request_id_is_kept_whole_even_when_its_last_group_is_twelve_digits()
+    {
+        var (log, _) = await CreateAsync();
+        await log.AppendAsync(new AuditRecord(0, "P1", "a/Register", "t", T0, "1a56a524-a01c-4f7f-bf04-242880040360/127", "OK", "880101300123 in 1a56a524-a01c-4f7f-bf04-242880040360"));
+
+        var record = Assert.Single(await log.ListAsync(new AuditQuery(null, null, null, null, null, 0, 10), default));
+        Assert.Equal("1a56a524-a01c-4f7f-bf04-242880040360/127", record.RequestId);
+        Assert.Equal("############ in 1a56a524-a01c-4f7f-bf04-242880040360", record.Reason);
+        await log.DisposeAsync();
+    }
 }
 
 public sealed class SqliteAuditLogTests : AuditLogTests
