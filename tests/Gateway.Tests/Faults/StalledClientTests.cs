@@ -83,7 +83,6 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         });
         GC.Collect();
         GC.WaitForPendingFinalizers();
-        var heapBefore = GC.GetTotalMemory(forceFullCollection: true);
 
         // The stalled watcher: its own connection, subscribed, never read (HttpClient grants no more window).
         using var stalledChannel = gateway.ChannelFor(hospital);
@@ -162,7 +161,6 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         await Task.Delay(500);
         stop.Cancel();
         await Task.WhenAll(load);
-        var heapAfter = GC.GetTotalMemory(forceFullCollection: true);
 
         // Every registration reached the reading watcher.
         var waited = Stopwatch.StartNew();
@@ -188,11 +186,13 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         var sorted = latencies.Order().ToArray();
         var (p50, p99, max) = (sorted[sorted.Length / 2], sorted[(int)(sorted.Length * 0.99)], sorted[^1]);
         Assert.True(p99 < LatencyBound.TotalMilliseconds && max < MaxLatency.TotalMilliseconds, $"the others' calls: p99 {p99:F0} ms, slowest {max:F0} ms");
+
+        // Memory stays bounded by the watch's buffer (the test process's heap is shared with the
+        // tests running beside it, so it cannot tell this test's growth apart).
         Assert.InRange(maxBuffered, 0, StallGatewayFixture.WatchBuffer);
-        Assert.True(heapAfter - heapBefore < 32 * 1024 * 1024, $"managed heap grew {(heapAfter - heapBefore) / 1024 / 1024} MB");
         output.WriteLine($"stalled watcher dropped after {droppedAfter.TotalSeconds:F1} s ({error.Status.Detail}), {received} messages reached it; "
             + $"{registered.Count} registrations, all {seen.Count} seen by the reading watcher; {sorted.Length} calls of the others, p50 {p50:F1} ms, p99 {p99:F1} ms, max {max:F0} ms, 0 failed; "
-            + $"largest watch backlog {maxBuffered} of {StallGatewayFixture.WatchBuffer}; managed heap {heapBefore / 1024 / 1024} MB before, {heapAfter / 1024 / 1024} MB after");
+            + $"largest watch backlog {maxBuffered} of {StallGatewayFixture.WatchBuffer}");
         reader.Dispose();
         await reading.ContinueWith(_ => { }, TaskScheduler.Default);
     }
