@@ -33,7 +33,7 @@ public abstract class CachedLookupTests(GatewayFixture gateway)
     protected async Task<(RegisterReferralResponse Registered, string Iin)> RegisterAsync(string hospital, string profile, int inDays = 3)
     {
         var child = ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild;
-        var iin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 104_729 + Environment.ProcessId), gateway.Today.AddDays(10), child);
+        var iin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 104_729 + Environment.ProcessId), gateway.Today, child);
         using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
         var registered = await polyclinic.UnaryAsync(Api.Register, new RegisterReferralRequest
         {

@@ -278,7 +278,7 @@ public sealed class CrashSafetyTests(ITestOutputHelper output)
             var registration = new Registration(new RegisterReferralRequest
             {
                 RequestId = Guid.NewGuid().ToString(),
-                PatientIin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 31 + random.Next()), Today.AddDays(10), grain.Child),
+                PatientIin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 31 + random.Next()), Today, grain.Child),
                 Icd10Code = "K80.1",
                 BedProfileCode = grain.ProfileCode,
                 HospitalId = grain.HospitalId,

@@ -52,7 +52,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
         RegisterReferralRequest Registration() => new()
         {
             RequestId = Guid.NewGuid().ToString(),
-            PatientIin = NationalDataset.Iin(new Random(Guid.NewGuid().GetHashCode()), gateway.Today.AddDays(10), child),
+            PatientIin = NationalDataset.Iin(new Random(Guid.NewGuid().GetHashCode()), gateway.Today, child),
             Icd10Code = "K80.1",
             BedProfileCode = profile,
             HospitalId = hospitalId,
@@ -206,7 +206,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
                             acknowledged.Add(await polyclinic.UnaryAsync(Api.Register, new RegisterReferralRequest
                             {
                                 RequestId = Guid.NewGuid().ToString(),
-                                PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today.AddDays(10), child),
+                                PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today, child),
                                 Icd10Code = "K80.1",
                                 BedProfileCode = profile,
                                 HospitalId = key.organization_id,

@@ -258,7 +258,7 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
     private RegisterReferralRequest Registration(string hospital, string profile) => new()
     {
         RequestId = Guid.NewGuid().ToString(),
-        PatientIin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7_919 + Environment.ProcessId), gateway.Today.AddDays(10),
+        PatientIin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7_919 + Environment.ProcessId), gateway.Today,
             ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild),
         Icd10Code = "K80.1",
         BedProfileCode = profile,

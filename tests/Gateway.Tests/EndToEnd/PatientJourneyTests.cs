@@ -21,7 +21,7 @@ public sealed class PatientJourneyTests(GatewayFixture gateway)
         var info = await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = hospital });
         var profile = info.Hospital.BedProfileCodes[0];
         var child = ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild;
-        var iin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7919), gateway.Today.AddDays(10), child);
+        var iin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7919), gateway.Today, child);
         return (hospital, profile, iin);
     }
 

@@ -43,7 +43,7 @@ public sealed class StructuredLogTests : IAsyncLifetime
         var profile = info.Hospital.BedProfileCodes[0];
         var child = ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild;
         var random = new Random(7);
-        var iins = Enumerable.Range(0, 3).Select(_ => NationalDataset.Iin(random, today.AddDays(10), child)).ToList();
+        var iins = Enumerable.Range(0, 3).Select(_ => NationalDataset.Iin(random, today, child)).ToList();
         var secrets = new List<string>(keys.Select(k => k.key));
         var failed = new List<(string Method, string Status)>();
 

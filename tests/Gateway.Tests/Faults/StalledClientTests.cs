@@ -332,7 +332,7 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
     private RegisterReferralRequest Registration(string hospitalId, string profile, Random random) => new()
     {
         RequestId = Guid.NewGuid().ToString(),
-        PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today.AddDays(10), ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild),
+        PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today, ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild),
         Icd10Code = "K80.1",
         BedProfileCode = profile,
         HospitalId = hospitalId,
