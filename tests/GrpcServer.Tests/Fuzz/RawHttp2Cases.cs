@@ -81,8 +81,14 @@ internal static class RawHttp2Cases
 
             if (read == 0)
             {
-                // Closed: fine for broken connections; for requests it must come after their answers or a GOAWAY.
-                var failure = open.Count > 0 && !goAway ? $"{kind}: connection closed with stream(s) {string.Join(',', open)} unanswered" : null;
+                // Closed: fine for broken connections; for requests it must come after their answers
+                // or a GOAWAY. Except a header block past the server's limits: the server stops
+                // reading it and closes, and the bytes it never read make the kernels reset the
+                // connection, which can discard its GOAWAY before we read it (seen in about half
+                // the runs of one seed). Refusing such a request by closing is allowed (RFC 9113
+                // §10.5.1); the case still has to end within its timeout.
+                var refusedByClosing = kind == "huge-header-block";
+                var failure = open.Count > 0 && !goAway && !refusedByClosing ? $"{kind}: connection closed with stream(s) {string.Join(',', open)} unanswered" : null;
                 return new Outcome(kind, answered, goAway, resets, failure);
             }
 
