@@ -3,8 +3,6 @@ using System.Diagnostics;
 using System.Net;
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
-using BedBureau.Gateway.ReferenceData;
-using BedBureau.Gateway.Sample;
 using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
@@ -48,19 +46,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
         var profile = info.Hospital.BedProfileCodes[0];
         using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
         using var hospital = gateway.ChannelFor(gateway.Hospital());
-        var child = ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild;
-        RegisterReferralRequest Registration() => new()
-        {
-            RequestId = Guid.NewGuid().ToString(),
-            PatientIin = NationalDataset.Iin(new Random(Guid.NewGuid().GetHashCode()), gateway.Today, child),
-            Icd10Code = "K80.1",
-            BedProfileCode = profile,
-            HospitalId = hospitalId,
-            PlannedDate = Date(gateway.Today.AddDays(3)),
-            Purpose = TreatmentPurpose.Surgical,
-            FinanceSource = FinanceSource.GuaranteedVolume,
-            PatientRegionCode = "75",
-        };
+        RegisterReferralRequest Registration() => Scenario.NewPatientRegistration(gateway, hospitalId, profile, inDays: 3);
         var registered = await polyclinic.UnaryAsync(Api.Register, Registration());
         var queueBefore = await hospital.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = hospitalId, BedProfileCode = profile });
 
@@ -145,7 +131,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
     public async Task Under_load_PostgreSQL_stopped_and_started_loses_nothing_acknowledged_and_the_load_recovers_unattended()
     {
         // Two hospitals with room for the whole run; registrations, patients' lookups and bed reports in parallel.
-        var targets = new List<(DemoKey Key, string Profile, bool Child)>();
+        var targets = new List<(DemoKey Key, string Profile)>();
         for (var index = 1; index < 3; index++)
         {
             var key = gateway.Hospital(index);
@@ -158,7 +144,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
                 BedProfileCode = profile,
                 Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(7)), Slots = 10_000 } },
             });
-            targets.Add((key, profile, ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild));
+            targets.Add((key, profile));
         }
 
         var acknowledged = new ConcurrentBag<RegisterReferralResponse>();
@@ -174,7 +160,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
             using var hospitalClient = gateway.ChannelFor(targets[worker % 2].Key);
             while (!stop.IsCancellationRequested)
             {
-                var (key, profile, child) = targets[worker % 2];
+                var (key, profile) = targets[worker % 2];
                 var started = Stopwatch.GetTimestamp();
                 try
                 {
@@ -203,18 +189,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
                             }, CallOptions.WithTimeout(CallDeadline));
                             break;
                         default:
-                            acknowledged.Add(await polyclinic.UnaryAsync(Api.Register, new RegisterReferralRequest
-                            {
-                                RequestId = Guid.NewGuid().ToString(),
-                                PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today, child),
-                                Icd10Code = "K80.1",
-                                BedProfileCode = profile,
-                                HospitalId = key.organization_id,
-                                PlannedDate = Date(gateway.Today.AddDays(7)),
-                                Purpose = TreatmentPurpose.Surgical,
-                                FinanceSource = FinanceSource.GuaranteedVolume,
-                                PatientRegionCode = "75",
-                            }, CallOptions.WithTimeout(CallDeadline)));
+                            acknowledged.Add(await polyclinic.UnaryAsync(Api.Register, Scenario.NewPatientRegistration(gateway, key.organization_id, profile, inDays: 7), CallOptions.WithTimeout(CallDeadline)));
                             Interlocked.Exchange(ref lastAcknowledged, Stopwatch.GetTimestamp());
                             acknowledgedCalls.Add((started, Interlocked.Read(ref lastAcknowledged)));
                             break;
@@ -268,7 +243,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
 
         // Nothing acknowledged is lost: every acknowledged registration is in its queue and found by its patient.
         var queued = new HashSet<string>();
-        foreach (var (key, profile, _) in targets)
+        foreach (var (key, profile) in targets)
         {
             using var hospitalClient = gateway.ChannelFor(key);
             var queue = await hospitalClient.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = key.organization_id, BedProfileCode = profile, PageSize = 1000 });

@@ -2,8 +2,6 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
-using BedBureau.Gateway.ReferenceData;
-using BedBureau.Gateway.Sample;
 using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Gateway.Tests.Storage;
 using BedBureau.Wire;
@@ -59,7 +57,6 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
     /// </summary>
     private static readonly TimeSpan CheapCallBound = TimeSpan.FromSeconds(1);
 
-    private static int _serial;
 
     [Fact]
     public async Task With_every_PostgreSQL_packet_delayed_changes_end_at_their_deadline_cheap_calls_answer_and_health_is_not_serving_until_it_is_fast_again()
@@ -163,7 +160,7 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
         var changes = await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(async () =>
         {
             using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
-            var request = Registration(hospital, profile);
+            var request = Scenario.NewPatientRegistration(gateway, hospital, profile, inDays: 6);
             var started = Stopwatch.GetTimestamp();
             try
             {
@@ -245,7 +242,7 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
     private async Task<RegisterReferralResponse> RegisterAsync((string Hospital, string Profile) target)
     {
         using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
-        return await polyclinic.UnaryAsync(Api.Register, Registration(target.Hospital, target.Profile));
+        return await polyclinic.UnaryAsync(Api.Register, Scenario.NewPatientRegistration(gateway, target.Hospital, target.Profile, inDays: 6));
     }
 
     private async Task<List<string>> QueueAsync(string hospital, string profile)
@@ -254,18 +251,4 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
         var queue = await hospitalClient.UnaryAsync(Api.ListQueue, new ListQueueRequest { HospitalId = hospital, BedProfileCode = profile, PageSize = 1000 });
         return queue.Referrals.Select(r => r.HospitalizationCode).ToList();
     }
-
-    private RegisterReferralRequest Registration(string hospital, string profile) => new()
-    {
-        RequestId = Guid.NewGuid().ToString(),
-        PatientIin = NationalDataset.Iin(new Random(Interlocked.Increment(ref _serial) * 7_919 + Environment.ProcessId), gateway.Today,
-            ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild),
-        Icd10Code = "K80.1",
-        BedProfileCode = profile,
-        HospitalId = hospital,
-        PlannedDate = Date(gateway.Today.AddDays(6)),
-        Purpose = TreatmentPurpose.Surgical,
-        FinanceSource = FinanceSource.GuaranteedVolume,
-        PatientRegionCode = "75",
-    };
 }

@@ -37,6 +37,11 @@ internal static class Scenario
         PatientLocality = "Almaty",
     };
 
+    /// <summary>A registration of a patient not seen before, of the right age for <paramref name="profile"/>.</summary>
+    public static RegisterReferralRequest NewPatientRegistration(GatewayFixture gateway, string hospital, string profile, int inDays) =>
+        Registration(gateway, hospital, profile,
+            NationalDataset.Iin(new Random(Random.Shared.Next()), gateway.Today, ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild), inDays);
+
     /// <summary>A new referral to the given demo hospital by the given demo polyclinic.</summary>
     public static async Task<RegisterReferralResponse> RegisterAsync(GatewayFixture gateway, int hospitalIndex = 0, int polyclinicIndex = 0)
     {

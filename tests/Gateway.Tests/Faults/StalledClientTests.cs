@@ -4,8 +4,6 @@ using System.Diagnostics;
 using System.Net.Sockets;
 using System.Text;
 using BedBureau.Contract.V1;
-using BedBureau.Gateway.ReferenceData;
-using BedBureau.Gateway.Sample;
 using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
@@ -123,7 +121,7 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
                 {
                     if (worker < 8)
                     {
-                        var referral = await polyclinic.UnaryAsync(Api.Register, Registration(hospital.organization_id, profile, random), CallOptions.WithTimeout(TimeSpan.FromSeconds(10)));
+                        var referral = await polyclinic.UnaryAsync(Api.Register, Scenario.NewPatientRegistration(gateway, hospital.organization_id, profile, inDays: 5), CallOptions.WithTimeout(TimeSpan.FromSeconds(10)));
                         registered.Add(referral);
                         latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
                         started = Stopwatch.GetTimestamp();
@@ -328,19 +326,6 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
             + $"closed {closedAfter.TotalSeconds:F1} s later after {pings} unanswered ping(s){(goAway ? " with GOAWAY" : "")}; "
             + $"{sorted.Length} calls of the others meanwhile, p50 {sorted[sorted.Length / 2]:F1} ms, p99 {p99:F1} ms, max {sorted[^1]:F0} ms, 0 failed");
     }
-
-    private RegisterReferralRequest Registration(string hospitalId, string profile, Random random) => new()
-    {
-        RequestId = Guid.NewGuid().ToString(),
-        PatientIin = NationalDataset.Iin(new Random(random.Next()), gateway.Today, ReferenceCatalog.BedProfiles.Single(p => p.Code == profile).IsChild),
-        Icd10Code = "K80.1",
-        BedProfileCode = profile,
-        HospitalId = hospitalId,
-        PlannedDate = Date(gateway.Today.AddDays(5)),
-        Purpose = TreatmentPurpose.Surgical,
-        FinanceSource = FinanceSource.GuaranteedVolume,
-        PatientRegionCode = "75",
-    };
 
     // RFC 9113: the connection preface, frame types, flags and error codes used here.
     private static readonly byte[] Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"u8.ToArray();
