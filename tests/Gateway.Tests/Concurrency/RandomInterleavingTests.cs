@@ -23,8 +23,8 @@ namespace BedBureau.Gateway.Tests.Concurrency;
 /// race does not (that is the point). BEDBUREAU_INTERLEAVE_SEED and BEDBUREAU_INTERLEAVE_STEPS
 /// change the seed and the number of calls.
 /// </summary>
-[Collection(ConcurrencyCollection.Name)]
-public sealed class RandomInterleavingTests(ConcurrencyGateway gateway, ITestOutputHelper output)
+public abstract class RandomInterleavingTests<TGateway>(TGateway gateway, ITestOutputHelper output)
+    where TGateway : ConcurrencyGateway
 {
     private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("BEDBUREAU_INTERLEAVE_SEED"), out var seed) ? seed : 20261123;
     private static readonly int Steps = int.TryParse(Environment.GetEnvironmentVariable("BEDBUREAU_INTERLEAVE_STEPS"), out var steps) ? steps : 2000;
@@ -331,3 +331,11 @@ public sealed class RandomInterleavingTests(ConcurrencyGateway gateway, ITestOut
         Assert.Empty(acknowledged.Where(id => !id.Contains("-open-", StringComparison.Ordinal)).Except(ok));
     }
 }
+
+[Collection(SqliteConcurrencyCollection.Name)]
+public sealed class RandomInterleavingOnSqliteTests(SqliteConcurrencyGateway gateway, ITestOutputHelper output)
+    : RandomInterleavingTests<SqliteConcurrencyGateway>(gateway, output);
+
+[Collection(PostgresConcurrencyCollection.Name)]
+public sealed class RandomInterleavingOnPostgresTests(PostgresConcurrencyGateway gateway, ITestOutputHelper output)
+    : RandomInterleavingTests<PostgresConcurrencyGateway>(gateway, output);

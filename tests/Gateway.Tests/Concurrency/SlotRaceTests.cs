@@ -17,8 +17,8 @@ namespace BedBureau.Gateway.Tests.Concurrency;
 /// a slot: it refuses it (FAILED_PRECONDITION, [NO_FREE_SLOT]) and the polyclinic picks another
 /// date or hospital.
 /// </summary>
-[Collection(ConcurrencyCollection.Name)]
-public sealed class SlotRaceTests(ConcurrencyGateway gateway, ITestOutputHelper output)
+public abstract class SlotRaceTests<TGateway>(TGateway gateway, ITestOutputHelper output)
+    where TGateway : ConcurrencyGateway
 {
     private const int Clients = 1000;
     private const int Slots = 10;
@@ -140,3 +140,11 @@ public sealed class SlotRaceTests(ConcurrencyGateway gateway, ITestOutputHelper 
         Assert.DoesNotContain(search.Offers, o => o.HospitalId == hospital);
     }
 }
+
+[Collection(SqliteConcurrencyCollection.Name)]
+public sealed class SlotRaceOnSqliteTests(SqliteConcurrencyGateway gateway, ITestOutputHelper output)
+    : SlotRaceTests<SqliteConcurrencyGateway>(gateway, output);
+
+[Collection(PostgresConcurrencyCollection.Name)]
+public sealed class SlotRaceOnPostgresTests(PostgresConcurrencyGateway gateway, ITestOutputHelper output)
+    : SlotRaceTests<PostgresConcurrencyGateway>(gateway, output);
