@@ -21,7 +21,7 @@ public sealed class ReferralEventHub(int watcherCapacity = ReferralEventHub.Defa
     private readonly ConcurrentDictionary<string, ConcurrentDictionary<Subscription, byte>> _byHospital = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<BedGrainKey, Signal> _signals = new();
 
-    public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary)
+    public void OnCommitted(BedGrainKey key, BedGrainChange change)
     {
         if (change.Events.Count > 0 && _byHospital.TryGetValue(key.HospitalId, out var subscribers) && !subscribers.IsEmpty)
         {

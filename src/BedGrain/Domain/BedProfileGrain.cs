@@ -639,8 +639,7 @@ public sealed class BedProfileGrain : IGrain
             index.QueueLength = _queue.Count;
         }
 
-        // The search index is kept above, day by day; a summary is built only for a host observer.
-        _context.Observer?.OnCommitted(_key, change, Summary(includeHolds: false));
+        _context.Observer?.OnCommitted(_key, change);
     }
 
     private void Remember(IdempotencyRecord record)

@@ -84,13 +84,13 @@ public sealed record RegistrationResult(ReferralView View, string AccessKey);
 public sealed record QueueFilter(IReadOnlySet<ReferralStatus>? Statuses, DateOnly? PlannedFrom, DateOnly? PlannedTo);
 
 /// <summary>
-/// What the grain's host observes after each commit (audit feed, watch streams, caches): the
-/// change as committed, its events included, and the grain's summary after it. Called inside the
+/// What the grain's host observes after each commit (watch streams, caches): the change as
+/// committed, its events included. Called inside the
 /// grain's turn, in commit order; keep it short and never call back into a grain from it.
 /// </summary>
 public interface IBedGrainObserver
 {
-    void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary);
+    void OnCommitted(BedGrainKey key, BedGrainChange change);
 }
 
 public sealed record BedGrainOptions

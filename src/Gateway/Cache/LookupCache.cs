@@ -172,7 +172,7 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     // ---- Invalidation --------------------------------------------------------------------------
 
     /// <summary>Inside the committing grain's turn, before the change is acknowledged.</summary>
-    public void OnCommitted(BedGrainKey key, BedGrainChange change, BedGrainSummary summary)
+    public void OnCommitted(BedGrainKey key, BedGrainChange change)
     {
         Interlocked.Increment(ref _profileGenerations.GetOrAdd(key.ProfileCode, static _ => new StrongBox()).Value);
         foreach (var referral in change.Referrals)
