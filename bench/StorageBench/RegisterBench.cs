@@ -35,8 +35,12 @@ internal static class RegisterBench
             await BenchStorage.SeedCalendarsAsync(bureau, sample, slots: 10_000);
             var polyclinic = new Actor("PC-75-001", ActorRole.Polyclinic);
             var refusals = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+            using var batches = new BatchListener();
+            var cost = await ServerCost.StartAsync(database.Postgres);
+            var calls = 0L;
             var (latencies, elapsed, failures) = await Latencies.RunAsync(clients, options.Duration, async (client, serial) =>
             {
+                Interlocked.Increment(ref calls);
                 var random = Random.Shared;
                 var target = targets[random.Next(targets.Length)];
                 try
@@ -55,6 +59,10 @@ internal static class RegisterBench
                 }
             });
             Console.WriteLine(latencies.Report($"durable RegisterReferral ({options.Storage}, grains + group commit)", elapsed, failures));
+
+            // Warm-up included: calls and costs are counted over the same span.
+            Console.WriteLine(await cost.ReportAsync(Interlocked.Read(ref calls), elapsed + TimeSpan.FromSeconds(2)));
+            Console.WriteLine(batches.Report());
             Console.WriteLine(refusals.IsEmpty ? "refused by the domain: none" : $"refused by the domain: {string.Join(", ", refusals.Select(r => $"{r.Key} x{r.Value}"))}");
         }
 
@@ -101,8 +109,11 @@ internal static class RegisterBench
         }
 
         var protector = new PersonalDataProtector("storage-bench-personal-data-secret");
+        var cost = await ServerCost.StartAsync(connectionString);
+        var calls = 0L;
         var (latencies, elapsed, failures) = await Latencies.RunAsync(clients, duration, async (client, serial) =>
         {
+            Interlocked.Increment(ref calls);
             var random = Random.Shared;
             var target = targets[random.Next(targets.Length)];
             var date = today.AddDays(1 + random.Next(28));
@@ -159,5 +170,6 @@ internal static class RegisterBench
             return true;
         });
         Console.WriteLine(latencies.Report("naive RegisterReferral (postgres, transaction per request, SELECT ... FOR UPDATE)", elapsed, failures));
+        Console.WriteLine(await cost.ReportAsync(Interlocked.Read(ref calls), elapsed + TimeSpan.FromSeconds(2)));
     }
 }

@@ -49,6 +49,12 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly TimeProvider _time;
     private readonly GroupCommitter<GrainWrite, bool> _committer;
 
+    /// <summary>A writer's connection idle this long goes back to the pool rather than serve the next batch.</summary>
+    private static readonly TimeSpan WriterConnectionIdle = TimeSpan.FromSeconds(30);
+
+    private readonly System.Collections.Concurrent.ConcurrentStack<(DbConnection Connection, DateTimeOffset LastUsed)> _writerConnections = new();
+    private volatile bool _disposed;
+
     public SqlBedGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics = null)
     {
         _open = open;
@@ -75,7 +81,57 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// </summary>
     private async Task<bool[]> CommitBatchAsync(IReadOnlyList<GrainWrite> writes, CancellationToken cancellationToken)
     {
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        var connection = await TakeWriterConnectionAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var committed = await CommitBatchAsync(connection, writes, cancellationToken).ConfigureAwait(false);
+            await ReturnWriterConnectionAsync(connection).ConfigureAwait(false);
+            return committed;
+        }
+        catch
+        {
+            // A connection that failed a batch goes back to the pool (which drops it when broken), never to a writer.
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// The connection for a batch: on PostgreSQL the one the last batch used. The pool hands out
+    /// its idle connections in turn, and a backend that has not served a batch for a while pays
+    /// again for its catalog caches, its plans and its first touch of shared buffers (measured:
+    /// more server CPU per registration than the statements themselves); writers reusing their
+    /// connections keep a few warm backends and their prepared statements.
+    /// </summary>
+    private async ValueTask<DbConnection> TakeWriterConnectionAsync(CancellationToken cancellationToken)
+    {
+        while (_writerConnections.TryPop(out var held))
+        {
+            if (_time.GetUtcNow() - held.LastUsed < WriterConnectionIdle && held.Connection.State == System.Data.ConnectionState.Open)
+            {
+                return held.Connection;
+            }
+
+            await held.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        return await _open(cancellationToken).ConfigureAwait(false);
+    }
+
+    private ValueTask ReturnWriterConnectionAsync(DbConnection connection)
+    {
+        // SQLite's connections are in-process and cheap to open; its single writer needs no warm backend.
+        if (connection is not Npgsql.NpgsqlConnection || _disposed)
+        {
+            return connection.DisposeAsync();
+        }
+
+        _writerConnections.Push((connection, _time.GetUtcNow()));
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task<bool[]> CommitBatchAsync(DbConnection connection, IReadOnlyList<GrainWrite> writes, CancellationToken cancellationToken)
+    {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
 
         // PostgreSQL: a statement per table for the whole batch, not per row (parsing and
@@ -347,5 +403,13 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private static DbCommand Command(DbConnection connection, string sql, BedGrainKey? key, params (string Name, object? Value)[] parameters) =>
         SqlCommands.Create(connection, null, sql, key is { } k ? [("@h", k.HospitalId), ("@p", k.ProfileCode), .. parameters] : parameters);
 
-    public ValueTask DisposeAsync() => _committer.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await _committer.DisposeAsync().ConfigureAwait(false);
+        _disposed = true;
+        while (_writerConnections.TryPop(out var held))
+        {
+            await held.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+    }
 }

@@ -1,6 +1,8 @@
 using BedBureau.BedGrain.Storage;
 using BedBureau.BedGrain.Tests;
+using BedBureau.BedGrain.Domain;
 using BedBureau.Gateway.Storage;
+using Npgsql;
 
 namespace BedBureau.Gateway.Tests.Storage;
 
@@ -38,6 +40,44 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
         _resources.Add(storage);
         _resources.Add(database);
         return storage;
+    }
+
+    /// <summary>
+    /// Writers keep their connection from one batch to the next (warm backend, prepared
+    /// statements): one that the server dropped meanwhile fails its batch alone, writes nothing,
+    /// and the next batch commits on a fresh connection.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_on_a_writer_connection_the_server_dropped_fails_alone_and_the_next_commits()
+    {
+        var connectionString = await TestDatabases.CreatePostgresDatabaseAsync();
+        var database = PostgresDatabase.Create(connectionString);
+        _resources.Add(database);
+        await database.MigrateAsync(default);
+        var storage = new SqlBedGrainStorage(async ct => await database.OpenAsync(ct), SqlDialect.Postgres, new GroupCommitOptions { Writers = 1 }, TimeProvider.System);
+        _resources.Add(storage);
+        var key = new BedGrainKey("HOSP-1", "CARD");
+        var day = new DateOnly(2026, 11, 3);
+        BedGrainChange Change(long version) => new(version, null, [new CalendarSlots(day, (int)version)], [], [], null, 1, 1, "PC-1");
+        await storage.CommitAsync(key, 0, Change(1), default);
+
+        // Every backend of the test's database ends, as on a server restart or an idle timeout.
+        await using (var admin = new NpgsqlConnection(TestDatabases.PostgresAdmin))
+        {
+            await admin.OpenAsync();
+            await using var terminate = new NpgsqlCommand(
+                "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE datname = $1", admin);
+            terminate.Parameters.Add(new NpgsqlParameter { Value = new NpgsqlConnectionStringBuilder(connectionString).Database! });
+            Assert.True((long)(await terminate.ExecuteScalarAsync())! >= 1, "the writer's backend was not found");
+        }
+
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.CommitAsync(key, 1, Change(2), default));
+        Assert.Equal(1, (await storage.LoadAsync(key, default))!.Version);
+
+        await storage.CommitAsync(key, 1, Change(2), default);
+        var loaded = (await storage.LoadAsync(key, default))!;
+        Assert.Equal(2, loaded.Version);
+        Assert.Equal([new CalendarSlots(day, 2)], loaded.Calendar);
     }
 
     public async ValueTask DisposeAsync()
