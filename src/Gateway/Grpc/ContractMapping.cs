@@ -184,7 +184,9 @@ internal static class ContractMapping
 
         try
         {
-            var offset = BitConverter.ToInt32(Convert.FromBase64String(token));
+            // Exactly the 4 bytes NextPageToken writes: a longer string must not pass for a token.
+            var bytes = Convert.FromBase64String(token);
+            var offset = bytes.Length == sizeof(int) ? BitConverter.ToInt32(bytes) : -1;
             return offset >= 0 ? offset : throw new FormatException();
         }
         catch (Exception ex) when (ex is FormatException or ArgumentException)

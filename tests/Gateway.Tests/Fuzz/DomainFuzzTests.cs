@@ -113,11 +113,12 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
 
     private static int BadEnum(Random r) => r.Next(3) switch { 0 => -1, 1 => 99, _ => r.Next(100, int.MaxValue) };
 
-    private static string BadPageToken(Random r) => r.Next(4) switch
+    private static string BadPageToken(Random r) => r.Next(5) switch
     {
         0 => "not a token",
         1 => Convert.ToBase64String(BitConverter.GetBytes(-5)),
         2 => "%%%",
+        3 => Convert.ToBase64String(BitConverter.GetBytes(5L)), // longer than a token; its first 4 bytes would read as offset 5
         _ => Huge(r),
     };
 
