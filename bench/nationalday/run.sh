@@ -13,6 +13,9 @@
 # Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000),
 #   DATA: a data directory a previous run seeded (SQLite): skips the first start (seeding 300,000
 #   referrals takes minutes); LOAD_SEED: the day's seed (new request ids and patients each run).
+#   REDIS: host:port of a Redis for the lookup cache (else the in-process cache).
+#   PG_DB (with PG=1): a database to keep and reuse, created if missing; give it a DATA directory
+#   too (the demo keys live there): the first run seeds both, later runs skip the seeding.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -54,12 +57,22 @@ args=(
 )
 store="SQLite"
 if [ "$PG" = 1 ]; then
-  db="bedbureau_nationalday_$$"
   host=${PG_URL%:*}; port=${PG_URL#*:}
-  psql -h "$host" -p "$port" -U postgres -qc "CREATE DATABASE $db" >/dev/null
-  trap 'cleanup; psql -h "$host" -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+  if [ -n "${PG_DB:-}" ]; then
+    db=$PG_DB
+    psql -h "$host" -p "$port" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1 ||
+      psql -h "$host" -p "$port" -U postgres -qc "CREATE DATABASE $db" >/dev/null
+  else
+    db="bedbureau_nationalday_$$"
+    psql -h "$host" -p "$port" -U postgres -qc "CREATE DATABASE $db" >/dev/null
+    trap 'cleanup; psql -h "$host" -p "$port" -U postgres -qc "DROP DATABASE IF EXISTS $db" >/dev/null' EXIT
+  fi
   args+=("--ConnectionStrings:Postgres=Host=$host;Port=$port;Username=postgres;Database=$db" "--Security:PersonalDataSecret=nationalday-bench-secret-0123456789")
   store="PostgreSQL"
+fi
+if [ -n "${REDIS:-}" ]; then
+  args+=("--ConnectionStrings:Redis=$REDIS")
+  store="$store + Redis"
 fi
 
 start_gateway() { # sets gateway_pid and started (seconds from process start to /healthz answering)
