@@ -22,6 +22,9 @@ public sealed record NationalDayOptions
 
     public int Seed { get; init; } = 2026;
 
+    /// <summary>The gateway's Prometheus endpoint (http://host:port/metrics): its process CPU around the reporting hour's burst; null skips it.</summary>
+    public string? GatewayMetrics { get; init; }
+
     /// <summary>The bureau's date (Kazakhstan); by default this machine's.</summary>
     public DateOnly? Today { get; init; }
 
@@ -60,6 +63,8 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     private GrpcChannel _channel = null!;
     private DateOnly _today;
     private TimeSpan _reportBedsTook;
+    private TimeSpan _reportBedsToolCpu;
+    private TimeSpan? _reportBedsGatewayCpu;
 
     public async Task<NationalDayResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -128,6 +133,11 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     {
         var hospitals = _hospitals.Values.ToArray();
         var lastDay = _today.AddDays(30);
+
+        // CPU of both sides of the burst: on two shared cores the tool's own share bounds the rate too.
+        var gatewayCpu = await GatewayCpuAsync(cancellationToken).ConfigureAwait(false);
+        using var self = Process.GetCurrentProcess();
+        var toolCpu = self.TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         await ForEachAsync(hospitals.Length, options.Concurrency, async i =>
         {
@@ -144,6 +154,9 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             await _stats.CallAsync("ReportBeds", () => _channel.UnaryAsync(Api.ReportBeds, report, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
         }).ConfigureAwait(false);
         _reportBedsTook = watch.Elapsed;
+        self.Refresh();
+        _reportBedsToolCpu = self.TotalProcessorTime - toolCpu;
+        _reportBedsGatewayCpu = await GatewayCpuAsync(cancellationToken).ConfigureAwait(false) - gatewayCpu;
 
         var calendars = hospitals.SelectMany(h => h.Profiles.Select(p => (Hospital: h, Profile: p.Key, Total: p.Value))).ToArray();
         await ForEachAsync(calendars.Length, options.Concurrency, async i =>
@@ -425,6 +438,34 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         }
     }
 
+    /// <summary>The gateway process's CPU time (user + system) from its /metrics, or null without <see cref="NationalDayOptions.GatewayMetrics"/>.</summary>
+    private async Task<TimeSpan?> GatewayCpuAsync(CancellationToken cancellationToken)
+    {
+        if (options.GatewayMetrics is not { } url)
+        {
+            return null;
+        }
+
+        using var http = new HttpClient();
+        var text = await http.GetStringAsync(url, cancellationToken).ConfigureAwait(false);
+        return ParseProcessCpu(text);
+    }
+
+    /// <summary>The sum of dotnet_process_cpu_time_seconds_total's samples (one per CPU mode) in a Prometheus text exposition.</summary>
+    internal static TimeSpan ParseProcessCpu(string exposition)
+    {
+        var seconds = 0.0;
+        foreach (var line in exposition.Split('\n'))
+        {
+            if (line.StartsWith("dotnet_process_cpu_time_seconds_total", StringComparison.Ordinal))
+            {
+                seconds += double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return TimeSpan.FromSeconds(seconds);
+    }
+
     private string Report(TimeSpan day, double updatesPerSecond)
     {
         var text = new System.Text.StringBuilder();
@@ -436,6 +477,9 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         }
 
         text.AppendLine($"  day (reporting hour to no-shows) {day.TotalSeconds:0.00} s; ReportBeds {updatesPerSecond:0} profile updates/s ({_reportBedsTook.TotalSeconds:0.00} s for all hospitals' reports)");
+        var profiles = _hospitals.Values.Sum(h => h.Profiles.Count);
+        text.AppendLine($"  ReportBeds CPU per profile update: load tool {_reportBedsToolCpu.TotalMicroseconds / Math.Max(1, profiles):0} µs" +
+            (_reportBedsGatewayCpu is { } gateway ? $", gateway {gateway.TotalMicroseconds / Math.Max(1, profiles):0} µs" : ", gateway not measured (--gateway-metrics)"));
         text.AppendLine();
         text.AppendLine($"  {"rpc",-22} {"calls",9} {"calls/s",9} {"refused",8} {"errors",7} {"p50 ms",8} {"p99 ms",8} {"max ms",8}");
         var phaseOf = new Dictionary<string, string> { ["GetHospital"] = "directory", ["ReportBeds"] = "reporting hour", ["SetAdmissionCapacity"] = "reporting hour", ["SearchFreeBeds"] = "morning peak", ["RegisterReferral"] = "morning peak", ["GetQueueStatus"] = "patients and hospitals", ["ScheduleReferral"] = "patients and hospitals", ["AdmitPatient"] = "patients and hospitals", ["RefusePatient"] = "patients and hospitals", ["ListQueue"] = "invariants" };

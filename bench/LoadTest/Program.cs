@@ -8,7 +8,8 @@ var scale = new Option<double>("--scale") { Description = "1 = the national day 
 var concurrency = new Option<int>("--concurrency") { Description = "Calls in flight (lookups use twice as many)", DefaultValueFactory = _ => 64 };
 var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };
 var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the hottest code's framed GetQueueStatusRequest here (an h2load request body)" };
-var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody };
+var gatewayMetrics = new Option<string?>("--gateway-metrics") { Description = "The gateway's /metrics URL: prints its CPU per ReportBeds profile update" };
+var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody, gatewayMetrics };
 root.SetAction(async (result, cancellationToken) =>
 {
     var day = new NationalDay(new NationalDayOptions
@@ -19,6 +20,7 @@ root.SetAction(async (result, cancellationToken) =>
         Concurrency = result.GetValue(concurrency),
         LookupConcurrency = result.GetValue(concurrency) * 2,
         Seed = result.GetValue(seed),
+        GatewayMetrics = result.GetValue(gatewayMetrics),
     }, Console.Out);
     var outcome = await day.RunAsync(cancellationToken);
     if (result.GetValue(lookupBody) is { } file && outcome.HotLookup is { } lookup)

@@ -99,12 +99,18 @@ echo "== national day (scale $SCALE, seed $LOAD_SEED)"
 rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
 set +e
 dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
-  --keys "${DATA:-$work/data}/demo-keys.json" --scale "$SCALE" --seed "$LOAD_SEED" --lookup-body "$work/lookup.bin" | tee "$work/day.txt"
+  --keys "${DATA:-$work/data}/demo-keys.json" --scale "$SCALE" --seed "$LOAD_SEED" --lookup-body "$work/lookup.bin" \
+  --gateway-metrics "http://127.0.0.1:$HTTP_PORT/metrics" | tee "$work/day.txt"
 day_status=${PIPESTATUS[0]}
 set -e
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
 rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status")
 printf '== resident memory: %d MB after start-up, %d MB after the day, peak %d MB\n' $((rss_before / 1024)) $((rss_after / 1024)) $((rss_peak / 1024))
+# What holds it: the GC heap at its last collection (per generation) and the memory the GC has committed.
+curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '
+  /^dotnet_gc_last_collection_heap_size_bytes/ { split($1, a, "\""); heap[a[2]] = $2; total += $2 }
+  /^dotnet_gc_last_collection_memory_committed_size_bytes/ { committed = $2 }
+  END { printf "   GC heap at the last collection %d MB (gen2 %d, LOH %d), GC committed %d MB\n", total / 1048576, heap["gen2"] / 1048576, heap["loh"] / 1048576, committed / 1048576 }'
 
 echo "== h2load GetQueueStatus (the day's hottest code) vs /healthz, -c $CLIENTS -m $STREAMS -D $DURATION"
 grpc=(-d "$work/lookup.bin" -H 'content-type: application/grpc' -H 'te: trailers')

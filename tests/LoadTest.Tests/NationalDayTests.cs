@@ -16,10 +16,11 @@ public sealed class NationalDayTests(ITestOutputHelper output)
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var dataDirectory = Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N"));
         var address = $"http://127.0.0.1:{FreePort()}";
+        var http = $"http://127.0.0.1:{FreePort()}";
         var app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={address}",
-            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{FreePort()}",
+            $"--Kestrel:Endpoints:Http:Url={http}",
             $"--Storage:DataDirectory={dataDirectory}",
             "--Sample:Hospitals=40",
             "--Sample:Referrals=400",
@@ -40,6 +41,7 @@ public sealed class NationalDayTests(ITestOutputHelper output)
                 Scale = 0.01,
                 Concurrency = 16,
                 LookupConcurrency = 32,
+                GatewayMetrics = $"{http}/metrics",
                 Today = DateOnly.FromDateTime(time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime),
                 AdvanceClock = by =>
                 {
@@ -56,6 +58,9 @@ public sealed class NationalDayTests(ITestOutputHelper output)
             Assert.InRange(result.Acknowledged, 80, 85);
             Assert.True(result.NoShows > 0, "some of today's referrals were left to expire as no-shows");
             Assert.Contains("RESULT: PASS", result.Report, StringComparison.Ordinal);
+
+            // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
+            Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
         }
         finally
         {
@@ -69,6 +74,21 @@ public sealed class NationalDayTests(ITestOutputHelper output)
             {
             }
         }
+    }
+
+    [Fact]
+    public void The_gateway_CPU_is_the_sum_of_the_process_CPU_samples_of_its_metrics()
+    {
+        const string exposition = """
+            # HELP dotnet_process_cpu_time_seconds_total CPU time used by the process.
+            # TYPE dotnet_process_cpu_time_seconds_total counter
+            dotnet_process_cpu_time_seconds_total{cpu_mode="system"} 14.060376
+            dotnet_process_cpu_time_seconds_total{cpu_mode="user"} 39.151658
+            dotnet_process_cpu_count 2
+            """;
+
+        Assert.Equal(53.212034, NationalDay.ParseProcessCpu(exposition).TotalSeconds, precision: 6);
+        Assert.Equal(TimeSpan.Zero, NationalDay.ParseProcessCpu("dotnet_process_cpu_count 2\n"));
     }
 
     private static int FreePort()

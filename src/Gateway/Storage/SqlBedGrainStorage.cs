@@ -48,6 +48,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly GroupCommitOptions _options;
     private readonly TimeProvider _time;
     private readonly GroupCommitter<GrainWrite, bool> _committer;
+    private readonly SharedStrings _shared = new();
 
     /// <summary>A writer's connection idle this long goes back to the pool rather than serve the next batch.</summary>
     private static readonly TimeSpan WriterConnectionIdle = TimeSpan.FromSeconds(30);
@@ -323,18 +324,19 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+                referrals.Add(_shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!));
             }
         }
 
         var idempotency = new List<IdempotencyRecord>();
+        var byCode = referrals.ToDictionary(r => r.HospitalizationCode, StringComparer.Ordinal);
         await using (var query = Command(connection, "SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records WHERE hospital_id = @h AND profile_code = @p AND created_at >= @since", key, ("@since", since)))
         await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                idempotency.Add(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)));
+                idempotency.Add(_shared.Share(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
+                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)), byCode));
             }
         }
 
