@@ -15,6 +15,12 @@ public sealed class PersonalDataProtector : BedBureau.BedGrain.Domain.IPersonalD
     private readonly byte[] _hashKey;
     private readonly byte[] _encryptionKey;
 
+    // One keyed cipher and one keyed HMAC per thread (neither is thread-safe): set up afresh for
+    // every call they cost more than the encryption itself (OpenSSL looks the algorithm up each
+    // time), and a registration protects two values and hashes one.
+    private readonly ThreadLocal<AesGcm> _aes;
+    private readonly ThreadLocal<IncrementalHash> _hmac;
+
     public PersonalDataProtector(string secret)
     {
         if (string.IsNullOrEmpty(secret) || secret.Length < 16)
@@ -25,10 +31,17 @@ public sealed class PersonalDataProtector : BedBureau.BedGrain.Domain.IPersonalD
         var master = Encoding.UTF8.GetBytes(secret);
         _hashKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: "bedbureau iin hash v1"u8.ToArray());
         _encryptionKey = HKDF.DeriveKey(HashAlgorithmName.SHA256, master, 32, info: "bedbureau iin encryption v1"u8.ToArray());
+        _aes = new ThreadLocal<AesGcm>(() => new AesGcm(_encryptionKey, TagSize));
+        _hmac = new ThreadLocal<IncrementalHash>(() => IncrementalHash.CreateHMAC(HashAlgorithmName.SHA256, _hashKey));
     }
 
     /// <summary>The same for the same value; reveals nothing without the secret.</summary>
-    public string Hash(string value) => Convert.ToHexStringLower(HMACSHA256.HashData(_hashKey, Encoding.UTF8.GetBytes(value)));
+    public string Hash(string value)
+    {
+        var hmac = _hmac.Value!;
+        hmac.AppendData(Encoding.UTF8.GetBytes(value));
+        return Convert.ToHexStringLower(hmac.GetHashAndReset());
+    }
 
     public string Protect(string value)
     {
@@ -36,8 +49,7 @@ public sealed class PersonalDataProtector : BedBureau.BedGrain.Domain.IPersonalD
         var output = new byte[NonceSize + plain.Length + TagSize];
         var nonce = output.AsSpan(0, NonceSize);
         RandomNumberGenerator.Fill(nonce);
-        using var aes = new AesGcm(_encryptionKey, TagSize);
-        aes.Encrypt(nonce, plain, output.AsSpan(NonceSize, plain.Length), output.AsSpan(NonceSize + plain.Length));
+        _aes.Value!.Encrypt(nonce, plain, output.AsSpan(NonceSize, plain.Length), output.AsSpan(NonceSize + plain.Length));
         return Convert.ToBase64String(output);
     }
 
@@ -45,8 +57,7 @@ public sealed class PersonalDataProtector : BedBureau.BedGrain.Domain.IPersonalD
     {
         var input = Convert.FromBase64String(protectedValue);
         var plain = new byte[input.Length - NonceSize - TagSize];
-        using var aes = new AesGcm(_encryptionKey, TagSize);
-        aes.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, plain.Length), input.AsSpan(NonceSize + plain.Length), plain);
+        _aes.Value!.Decrypt(input.AsSpan(0, NonceSize), input.AsSpan(NonceSize, plain.Length), input.AsSpan(NonceSize + plain.Length), plain);
         return Encoding.UTF8.GetString(plain);
     }
 }

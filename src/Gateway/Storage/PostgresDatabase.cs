@@ -13,16 +13,6 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDispos
     public static PostgresDatabase Create(string connectionString)
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
-
-        // The same few statements run all day (group-commit batches, grain loads): prepared once
-        // per connection, they are not parsed and planned again for every batch. A connection
-        // string that sets it (0 turns it off) wins.
-        var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
-        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
-        {
-            builder.ConnectionStringBuilder.MaxAutoPrepare = 32;
-        }
-
         return new PostgresDatabase(builder.Build());
     }
 

@@ -102,7 +102,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// its idle connections in turn, and a backend that has not served a batch for a while pays
     /// again for its catalog caches, its plans and its first touch of shared buffers (measured:
     /// more server CPU per registration than the statements themselves); writers reusing their
-    /// connections keep a few warm backends and their prepared statements.
+    /// connections keep a few warm backends.
     /// </summary>
     private async ValueTask<DbConnection> TakeWriterConnectionAsync(CancellationToken cancellationToken)
     {

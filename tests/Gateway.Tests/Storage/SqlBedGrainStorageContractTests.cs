@@ -43,9 +43,9 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
     }
 
     /// <summary>
-    /// Writers keep their connection from one batch to the next (warm backend, prepared
-    /// statements): one that the server dropped meanwhile fails its batch alone, writes nothing,
-    /// and the next batch commits on a fresh connection.
+    /// Writers keep their connection from one batch to the next (a warm backend): one that the
+    /// server dropped meanwhile fails its batch alone, writes nothing, and the next batch commits
+    /// on a fresh connection.
     /// </summary>
     [Fact]
     public async Task A_batch_on_a_writer_connection_the_server_dropped_fails_alone_and_the_next_commits()
