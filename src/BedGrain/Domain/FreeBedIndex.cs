@@ -68,6 +68,13 @@ public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time
         return entry;
     }
 
+    /// <summary>
+    /// A grain's census as its last commit (or the start-up recovery) left it, without activating
+    /// the grain: reading a hospital's bed counts must not load its whole queue from storage.
+    /// </summary>
+    public BedCensus? CensusOf(BedGrainKey key) =>
+        _byProfile.TryGetValue(key.ProfileCode, out var entries) && entries.ByHospital.TryGetValue(key.HospitalId, out var entry) ? entry.Census : null;
+
     /// <summary>Hospitals with free slots in the range, earliest free date first.</summary>
     public IReadOnlyList<FreeBedOffer> Search(FreeBedQuery query)
     {

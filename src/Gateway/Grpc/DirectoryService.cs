@@ -58,7 +58,7 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
         return Task.FromResult(response);
     }
 
-    public async Task<GetHospitalResponse> GetHospital(GetHospitalRequest request, ServerCallContext context)
+    public Task<GetHospitalResponse> GetHospital(GetHospitalRequest request, ServerCallContext context)
     {
         if (!host.Hospitals.TryGetValue(Identifiers.RequireCode(request.HospitalId, "hospital_id"), out var hospital))
         {
@@ -69,11 +69,10 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
         var now = time.GetUtcNow();
         foreach (var profile in hospital.ProfileCodes)
         {
-            var census = await host.Bureau.CallAsync(new BedGrainKey(hospital.Id, profile), 0, static (g, _) => Task.FromResult(g.Census), context.CancellationToken);
-            response.Census.Add(ContractMapping.ToProto(profile, census, now, host.Bureau.Options.StaleAfter));
+            response.Census.Add(ContractMapping.ToProto(profile, host.Bureau.FreeBeds.CensusOf(new BedGrainKey(hospital.Id, profile)), now, host.Bureau.Options.StaleAfter));
         }
 
-        return response;
+        return Task.FromResult(response);
     }
 
     private static Contract.V1.Hospital ToProto(Storage.HospitalRecord h)
