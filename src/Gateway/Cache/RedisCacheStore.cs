@@ -48,6 +48,10 @@ internal sealed partial class RedisCacheStore : ICacheStore
         configuration.ConnectRetry = 1;
         configuration.KeepAlive = 1;
         var redis = await ConnectionMultiplexer.ConnectAsync(configuration).ConfigureAwait(false);
+
+        // Completions need no order among themselves (each lookup checks its own stripe; commands
+        // keep their order on the wire): by default 1.2.6 runs every completion through one queue.
+        redis.PreserveAsyncOrder = false;
         return new RedisCacheStore(redis, options, logger);
     }
 
