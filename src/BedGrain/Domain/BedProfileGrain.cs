@@ -696,15 +696,6 @@ public sealed class BedProfileGrain : IGrain
         _referrals[referral.HospitalizationCode] = referral;
     }
 
-    /// <summary>What the search index keeps of the grain.</summary>
-    public BedGrainSummary Summary(bool includeHolds)
-    {
-        var holds = includeHolds
-            ? _referrals.Values.Where(r => r.Status.IsActive()).Select(r => new PatientHold(r.PatientKey, r.ProfileCode, r.HospitalizationCode, r.ReferringOrganizationId)).ToArray()
-            : [];
-        return new BedGrainSummary(_key, _census, CalendarFrom(Today), _queue.Count, holds, _queue.FirstDate);
-    }
-
     private ReferralView View(Referral referral)
     {
         var now = Now;

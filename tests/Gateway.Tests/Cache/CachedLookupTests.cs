@@ -303,16 +303,9 @@ public sealed class RedisOutageTests(OwnRedisGatewayFixture gateway, ITestOutput
     {
         // Referrals at two hospitals, each cached; lookups of them at a steady pace (under the per-address limit).
         var targets = new[] { await TargetAsync(2), await TargetAsync(1) };
-        foreach (var (index, (hospital, profile)) in new[] { (2, targets[0]), (1, targets[1]) })
+        foreach (var (index, (_, profile)) in new[] { (2, targets[0]), (1, targets[1]) })
         {
-            using var hospitalClient = gateway.ChannelFor(gateway.Hospital(index));
-            await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
-            {
-                RequestId = Guid.NewGuid().ToString(),
-                HospitalId = hospital,
-                BedProfileCode = profile,
-                Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(5)), Slots = 1_000 } },
-            });
+            await Scenario.OpenDayAsync(gateway, gateway.Hospital(index), profile, inDays: 5, slots: 1_000);
         }
 
         var referrals = new List<RegisterReferralResponse>();

@@ -136,14 +136,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
         {
             var key = gateway.Hospital(index);
             var profile = (await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = key.organization_id })).Hospital.BedProfileCodes[0];
-            using var hospitalClient = gateway.ChannelFor(key);
-            await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
-            {
-                RequestId = Guid.NewGuid().ToString(),
-                HospitalId = key.organization_id,
-                BedProfileCode = profile,
-                Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(7)), Slots = 10_000 } },
-            });
+            await Scenario.OpenDayAsync(gateway, key, profile, inDays: 7, slots: 10_000);
             targets.Add((key, profile));
         }
 

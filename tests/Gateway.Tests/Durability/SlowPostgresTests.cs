@@ -228,14 +228,7 @@ public sealed class SlowPostgresTests(SlowPostgresGatewayFixture gateway, ITestO
     {
         var hospital = gateway.Hospital(index).organization_id;
         var info = await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = hospital });
-        using var hospitalClient = gateway.ChannelFor(gateway.Hospital(index));
-        await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
-        {
-            RequestId = Guid.NewGuid().ToString(),
-            HospitalId = hospital,
-            BedProfileCode = info.Hospital.BedProfileCodes[0],
-            Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(6)), Slots = 1_000 } },
-        });
+        await Scenario.OpenDayAsync(gateway, gateway.Hospital(index), info.Hospital.BedProfileCodes[0], inDays: 6, slots: 1_000);
         return (hospital, info.Hospital.BedProfileCodes[0]);
     }
 

@@ -22,6 +22,19 @@ internal static class Scenario
         return (hospital, profile, iin);
     }
 
+    /// <summary>Sets <paramref name="slots"/> on the day <paramref name="inDays"/> ahead: room for a whole test's registrations.</summary>
+    public static async Task OpenDayAsync(GatewayFixture gateway, DemoKey hospital, string profile, int inDays, int slots)
+    {
+        using var client = gateway.ChannelFor(hospital);
+        await client.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
+        {
+            RequestId = Guid.NewGuid().ToString(),
+            HospitalId = hospital.organization_id,
+            BedProfileCode = profile,
+            Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(inDays)), Slots = slots } },
+        });
+    }
+
     /// <param name="inDays">Days ahead; by default the tests' referrals spread over 2..26 days, the sample's calendars being small.</param>
     public static RegisterReferralRequest Registration(GatewayFixture gateway, string hospital, string profile, string iin, int? inDays = null) => new()
     {

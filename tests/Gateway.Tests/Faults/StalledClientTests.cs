@@ -71,14 +71,7 @@ public sealed class StalledClientTests(StallGatewayFixture gateway, ITestOutputH
         var hub = gateway.Service<ReferralEventHub>();
         var hospital = gateway.Hospital(2);
         var profile = (await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = hospital.organization_id })).Hospital.BedProfileCodes[0];
-        using var hospitalClient = gateway.ChannelFor(hospital);
-        await hospitalClient.UnaryAsync(Api.SetAdmissionCapacity, new SetAdmissionCapacityRequest
-        {
-            RequestId = Guid.NewGuid().ToString(),
-            HospitalId = hospital.organization_id,
-            BedProfileCode = profile,
-            Days = { new AdmissionDay { Date = Date(gateway.Today.AddDays(5)), Slots = 10_000 } },
-        });
+        await Scenario.OpenDayAsync(gateway, hospital, profile, inDays: 5, slots: 10_000);
         GC.Collect();
         GC.WaitForPendingFinalizers();
 

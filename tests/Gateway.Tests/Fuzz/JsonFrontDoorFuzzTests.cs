@@ -279,6 +279,8 @@ public sealed class JsonFrontDoorFuzzTests(JsonFrontDoorFuzzGateway gateway, ITe
         output.WriteLine($"seed {Seed}, {Cases} cases: {string.Join(", ", outcomes.OrderByDescending(o => o.Value).Select(o => $"{o.Key} x{o.Value}"))}");
         Assert.True(failures.Count == 0, $"{failures.Count} of {Cases} cases failed (seed {Seed}):\n{string.Join('\n', failures.Take(30))}");
 
+        void Count(string outcome) => outcomes[outcome] = outcomes.GetValueOrDefault(outcome) + 1;
+
         async Task<string?> CheckAsync(HttpClient client, Case @case)
         {
             using var response = await client.GetAsync(@case.Url, HttpCompletionOption.ResponseHeadersRead);
@@ -286,7 +288,7 @@ public sealed class JsonFrontDoorFuzzTests(JsonFrontDoorFuzzGateway gateway, ITe
             var json = response.Content.Headers.ContentType?.MediaType == "application/json";
             if (!json)
             {
-                outcomes[$"{status} {response.Content.Headers.ContentType?.MediaType}"] = outcomes.GetValueOrDefault($"{status} {response.Content.Headers.ContentType?.MediaType}") + 1;
+                Count($"{status} {response.Content.Headers.ContentType?.MediaType}");
 
                 // A request line past Kestrel's limit (8 KB) is refused by Kestrel, before the service.
                 if (status == 414 && $"GET {@case.Url} HTTP/1.1\r\n".Length > 8 * 1024)
@@ -304,7 +306,7 @@ public sealed class JsonFrontDoorFuzzTests(JsonFrontDoorFuzzGateway gateway, ITe
             using var document = JsonDocument.Parse(body);
             if (status == 200)
             {
-                outcomes["200"] = outcomes.GetValueOrDefault("200") + 1;
+                Count("200");
                 return @case.Fields is null ? null : $"200 for a bad value: {Show(body)}";
             }
 
@@ -316,7 +318,7 @@ public sealed class JsonFrontDoorFuzzTests(JsonFrontDoorFuzzGateway gateway, ITe
                 return $"{status} without the JSON error shape: {Show(body)}";
             }
 
-            outcomes[$"{status} {name}"] = outcomes.GetValueOrDefault($"{status} {name}") + 1;
+            Count($"{status} {name}");
             if (status >= 500)
             {
                 return $"{status} {name}: {message}";
