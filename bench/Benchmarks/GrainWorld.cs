@@ -9,6 +9,8 @@ internal sealed class NoOpStorage : IBedGrainStorage
 {
     public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => Task.FromResult<BedGrainSnapshot?>(null);
 
+    public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
+
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => AsyncEnumerable.Empty<BedGrainSummary>();

@@ -62,24 +62,55 @@ public abstract class BedGrainStorageContractTests
         var storage = await CreateStorageAsync();
         var referral = NewReferral("75.01W9.101.1", 1);
         var census = new BedCensus(40, 30, 8, 5, 3, At);
-        var idempotency = new IdempotencyRecord($"{Polyclinic}/r1", "RegisterReferral", referral.HospitalizationCode, "a2V5", At);
+        var registration = new IdempotencyRecord($"{Polyclinic}/r1", IdempotencyRecord.Registration, referral.HospitalizationCode, "a2V5", At);
+        var report = new IdempotencyRecord($"{CityHospital}/b1", "ReportBeds", "", null, At);
 
-        await storage.CommitAsync(CityCardiology, 0, Change(1, [referral], [new(Day, 4), new(Day.AddDays(1), 2)], census, idempotency), default);
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [referral], [new(Day, 4), new(Day.AddDays(1), 2)], idempotency: registration), default);
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [], census: census, idempotency: report), default);
         var loaded = await storage.LoadAsync(CityCardiology, default);
+        var referrals = await storage.LoadReferralsAsync(CityCardiology, 2, default);
 
         Assert.NotNull(loaded);
-        Assert.Equal(1, loaded.Version);
+        Assert.Equal(2, loaded.Version);
         Assert.Equal(census, loaded.Census);
         Assert.Equal([new(Day, 4), new(Day.AddDays(1), 2)], loaded.Calendar.OrderBy(d => d.Date));
-        var stored = Assert.Single(loaded.Referrals);
+        Assert.Equal(new Dictionary<DateOnly, int> { [Day] = 1 }, loaded.ActiveByDate);
+        Assert.Equal(report, Assert.Single(loaded.Idempotency));
+        Assert.Equal((1L, 20L), (loaded.NextCodeSequence, loaded.NextEventSequence));
+        var stored = Assert.Single(referrals.Referrals);
         Assert.Equal(referral.HospitalizationCode, stored.HospitalizationCode);
         Assert.Equal(referral.AccessKeyHash, stored.AccessKeyHash);
         Assert.Equal(referral.PatientLocality, stored.PatientLocality);
         Assert.Equal(referral.PlannedDate, stored.PlannedDate);
         Assert.Equal(referral.RegisteredAt, stored.RegisteredAt);
         Assert.Equal(referral.History, stored.History);
-        Assert.Equal(idempotency, Assert.Single(loaded.Idempotency));
-        Assert.Equal((2L, 10L), (loaded.NextCodeSequence, loaded.NextEventSequence));
+        Assert.Equal(registration, Assert.Single(referrals.Registrations));
+    }
+
+    [Fact]
+    public async Task The_snapshot_counts_only_active_referrals_per_planned_date()
+    {
+        var storage = await CreateStorageAsync();
+        await storage.CommitAsync(CityCardiology, 0, Change(1,
+            [NewReferral("75.01W9.101.1", 1), NewReferral("75.01W9.101.2", 2), NewReferral("75.01W9.101.3", 3, ReferralStatus.Scheduled, Day.AddDays(2)),
+             NewReferral("75.01W9.101.4", 4, ReferralStatus.Cancelled), NewReferral("75.01W9.101.5", 5, ReferralStatus.Admitted, Day.AddDays(3))],
+            [new(Day, 4), new(Day.AddDays(2), 1), new(Day.AddDays(3), 1)]), default);
+
+        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+
+        Assert.Equal(new Dictionary<DateOnly, int> { [Day] = 2, [Day.AddDays(2)] = 1 }, loaded.ActiveByDate);
+    }
+
+    [Fact]
+    public async Task Referrals_asked_for_at_a_version_no_longer_stored_conflict()
+    {
+        var storage = await CreateStorageAsync();
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [NewReferral("75.01W9.101.1", 1)]), default);
+        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [NewReferral("75.01W9.101.2", 2)]), default);
+
+        await Assert.ThrowsAsync<StorageConflictException>(() => storage.LoadReferralsAsync(CityCardiology, loaded.Version, default));
+        Assert.Equal(2, (await storage.LoadReferralsAsync(CityCardiology, 2, default)).Referrals.Count);
     }
 
     [Fact]
@@ -92,11 +123,12 @@ public abstract class BedGrainStorageContractTests
         var admitted = first with { Status = ReferralStatus.Admitted, AdmittedAt = At.AddDays(1) };
         await storage.CommitAsync(CityCardiology, 1, Change(2, [admitted, NewReferral("75.01W9.101.2", 2)], [new(Day.AddDays(1), 3)]), default);
         var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        var referrals = (await storage.LoadReferralsAsync(CityCardiology, 2, default)).Referrals;
 
         Assert.Equal(2, loaded.Version);
         Assert.Equal(2, loaded.Calendar.Count);
-        Assert.Equal(ReferralStatus.Admitted, loaded.Referrals.Single(r => r.HospitalizationCode == first.HospitalizationCode).Status);
-        Assert.Equal(2, loaded.Referrals.Count);
+        Assert.Equal(ReferralStatus.Admitted, referrals.Single(r => r.HospitalizationCode == first.HospitalizationCode).Status);
+        Assert.Equal(2, referrals.Count);
     }
 
     [Fact]
@@ -110,7 +142,7 @@ public abstract class BedGrainStorageContractTests
 
         var loaded = (await storage.LoadAsync(CityCardiology, default))!;
         Assert.Equal(1, loaded.Version);
-        Assert.Single(loaded.Referrals);
+        Assert.Single((await storage.LoadReferralsAsync(CityCardiology, 1, default)).Referrals);
     }
 
     [Fact]

@@ -96,7 +96,7 @@ public sealed class ConcurrencyTests
 
         foreach (var grain in grains)
         {
-            Assert.Empty(await world.Bureau.CallAsync(grain, 0, static (g, _) => Task.FromResult(g.CheckInvariants())));
+            Assert.Empty(await world.Bureau.CallAsync(grain, 0, static (g, _) => g.CheckInvariantsAsync()));
             var events = storage.EventsOf(grain);
             Assert.Equal(events.Count, events.Select(e => e.Sequence).Distinct().Count());
             var registrations = events.Where(e => e.Action == "REGISTERED").Select(e => e.HospitalizationCode).ToArray();

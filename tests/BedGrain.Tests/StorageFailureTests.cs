@@ -13,6 +13,8 @@ public sealed class StorageFailureTests
 
         public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
 
+        public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => inner.LoadReferralsAsync(key, version, cancellationToken);
+
         public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
             Failing ? Task.FromException(new IOException("database unreachable")) : inner.CommitAsync(key, expectedVersion, change, cancellationToken);
 

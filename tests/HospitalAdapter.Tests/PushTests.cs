@@ -58,7 +58,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
     [Fact]
     public async Task Watch_keeps_retrying_while_the_bureau_is_down_and_pushes_once_it_is_up_then_again_on_a_change()
     {
-        var port = TestGateway.FreePort();
+        var port = TestPorts.Free();
         var dataDirectory = Path.Combine(_directory, "data");
         var gateway = await TestGateway.StartAsync(port, dataDirectory);
         var (key, profile) = (gateway.HospitalKey, (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0]);

@@ -43,11 +43,11 @@ public sealed class TestGateway : IAsyncDisposable
     public static async Task<TestGateway> StartAsync(int? grpcPort = null, string? dataDirectory = null)
     {
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "bedbureau-adapter-tests", Guid.NewGuid().ToString("N"));
-        var address = $"http://127.0.0.1:{grpcPort ?? FreePort()}";
+        var address = $"http://127.0.0.1:{grpcPort ?? TestPorts.Free()}";
         var app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={address}",
-            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{FreePort()}",
+            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{TestPorts.Free()}",
             $"--Storage:DataDirectory={dataDirectory}",
             "--Sample:Hospitals=20",
             "--Sample:Referrals=50",
@@ -65,13 +65,6 @@ public sealed class TestGateway : IAsyncDisposable
     {
         using var channel = GrpcChannel.ForAddress(Address);
         return await channel.UnaryAsync(GetHospitalMethod, new GetHospitalRequest { HospitalId = HospitalId });
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     /// <summary>Stops serving and keeps the data directory, for a restart.</summary>

@@ -15,8 +15,8 @@ public sealed class NationalDayTests(ITestOutputHelper output)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
         var dataDirectory = Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N"));
-        var address = $"http://127.0.0.1:{FreePort()}";
-        var http = $"http://127.0.0.1:{FreePort()}";
+        var address = $"http://127.0.0.1:{TestPorts.Free()}";
+        var http = $"http://127.0.0.1:{TestPorts.Free()}";
         var app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={address}",
@@ -89,12 +89,5 @@ public sealed class NationalDayTests(ITestOutputHelper output)
 
         Assert.Equal(53.212034, NationalDay.ParseProcessCpu(exposition).TotalSeconds, precision: 6);
         Assert.Equal(TimeSpan.Zero, NationalDay.ParseProcessCpu("dotnet_process_cpu_count 2\n"));
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }

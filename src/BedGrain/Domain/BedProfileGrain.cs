@@ -38,6 +38,12 @@ public sealed class BedProfileGrain : IGrain
     private long _nextCodeSequence = 1;
     private long _nextEventSequence = 1;
 
+    // Until the first referral operation the referrals stay in storage (see BedGrainSnapshot):
+    // the queue's length and first date come from the snapshot meanwhile.
+    private bool _referralsLoaded;
+    private int _unloadedQueueLength;
+    private DateOnly? _unloadedFirstDate;
+
     private BedProfileGrain(BedGrainKey key, BedGrainContext context)
     {
         _key = key;
@@ -53,12 +59,13 @@ public sealed class BedProfileGrain : IGrain
 
     private DateOnly Today => WorkingDayCalendar.LocalDate(Now);
 
-    /// <summary>Activation: loads the state through the storage port (a grain never stored starts empty).</summary>
+    /// <summary>Activation: loads the state but the referrals through the storage port (a grain never stored starts empty).</summary>
     public static async Task<BedProfileGrain> ActivateAsync(BedGrainKey key, BedGrainContext context, CancellationToken cancellationToken)
     {
         context.Directory.Require(key);
         var grain = new BedProfileGrain(key, context);
         var snapshot = await context.Storage.LoadAsync(key, cancellationToken).ConfigureAwait(false);
+        grain._referralsLoaded = snapshot is null;
         if (snapshot is not null)
         {
             grain._version = snapshot.Version;
@@ -70,12 +77,13 @@ public sealed class BedProfileGrain : IGrain
                 grain._slots[day.Date] = day.Slots;
             }
 
-            foreach (var referral in snapshot.Referrals)
+            foreach (var (date, active) in snapshot.ActiveByDate)
             {
-                grain.ApplyReferral(referral, releaseHold: false);
-                if (referral.Status.IsActive())
+                grain._reserved[date] = active;
+                grain._unloadedQueueLength += active;
+                if (active > 0 && !(grain._unloadedFirstDate <= date))
                 {
-                    context.PatientHolds.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
+                    grain._unloadedFirstDate = date;
                 }
             }
 
@@ -99,7 +107,34 @@ public sealed class BedProfileGrain : IGrain
         return grain;
     }
 
-    public DateTimeOffset? NextWakeUp => _queue.FirstDate is { } first ? NoShowAt(first) : null;
+    public DateTimeOffset? NextWakeUp => (_referralsLoaded ? _queue.FirstDate : _unloadedFirstDate) is { } first ? NoShowAt(first) : null;
+
+    /// <summary>Loads the referrals on the grain's first referral operation; a no-op afterwards.</summary>
+    private ValueTask EnsureReferralsAsync(CancellationToken cancellationToken) =>
+        _referralsLoaded ? ValueTask.CompletedTask : LoadReferralsAsync(cancellationToken);
+
+    private async ValueTask LoadReferralsAsync(CancellationToken cancellationToken)
+    {
+        var loaded = await _context.Storage.LoadReferralsAsync(_key, _version, cancellationToken).ConfigureAwait(false);
+
+        // The referrals themselves now count the reservations the snapshot summed up.
+        _reserved.Clear();
+        foreach (var referral in loaded.Referrals)
+        {
+            ApplyReferral(referral, releaseHold: false);
+            if (referral.Status.IsActive())
+            {
+                _context.PatientHolds.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
+            }
+        }
+
+        foreach (var record in loaded.Registrations)
+        {
+            _idempotency[record.Key] = record;
+        }
+
+        _referralsLoaded = true;
+    }
 
     public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);
 
@@ -218,12 +253,13 @@ public sealed class BedProfileGrain : IGrain
             throw new DomainException(DomainErrorKind.PermissionDenied, "POLYCLINICS_ONLY", "Only a polyclinic registers referrals.");
         }
 
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (NoShowsDue)
         {
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (FindRetry(command.Actor, command.RequestId, "RegisterReferral") is { } retry)
+        if (FindRetry(command.Actor, command.RequestId, IdempotencyRecord.Registration) is { } retry)
         {
             var previous = _referrals[retry.HospitalizationCode];
             return new RegistrationResult(View(previous), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
@@ -299,7 +335,7 @@ public sealed class BedProfileGrain : IGrain
                 UpdatedAt = now,
                 History = [registered],
             };
-            var idempotency = Idempotency(command.Actor, command.RequestId, "RegisterReferral", code, _context.Protector.Protect(accessKey));
+            var idempotency = Idempotency(command.Actor, command.RequestId, IdempotencyRecord.Registration, code, _context.Protector.Protect(accessKey));
             await CommitAsync(command.Actor, null, [], [referral], [registered], idempotency, cancellationToken, codeSequence: sequence + 1).ConfigureAwait(false);
             return new RegistrationResult(View(referral), accessKey);
         }
@@ -410,6 +446,7 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>A referral with its place in the queue, as of now; NOT_FOUND when unknown.</summary>
     public async Task<ReferralView> GetAsync(string code, CancellationToken cancellationToken)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (NoShowsDue)
         {
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
@@ -421,6 +458,7 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>A patient's view: NOT_FOUND for a wrong key just as for an unknown code.</summary>
     public async Task<ReferralView> GetForPatientAsync(string code, string accessKey, CancellationToken cancellationToken)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (!_referrals.TryGetValue(code, out var referral) || !AccessKeys.Matches(accessKey, referral.AccessKeyHash))
         {
             throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
@@ -429,8 +467,9 @@ public sealed class BedProfileGrain : IGrain
         return await GetAsync(code, cancellationToken).ConfigureAwait(false);
     }
 
-    public IReadOnlyList<ReferralView> ListQueue(QueueFilter filter)
+    public async Task<IReadOnlyList<ReferralView>> ListQueueAsync(QueueFilter filter, CancellationToken cancellationToken)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         var now = Now;
         var statuses = filter.Statuses is { Count: > 0 } s ? s : null;
         var result = new List<ReferralView>();
@@ -461,14 +500,17 @@ public sealed class BedProfileGrain : IGrain
         return result;
     }
 
-    public int QueueLength => _queue.Count;
+    public int QueueLength => _referralsLoaded ? _queue.Count : _unloadedQueueLength;
 
     /// <summary>The events after <paramref name="sequence"/>, in order, each with its referral now (watch streams resuming).</summary>
-    public IReadOnlyList<(ReferralEvent Event, Referral Referral)> EventsAfter(long sequence) =>
-        _referrals.Values
+    public async Task<IReadOnlyList<(ReferralEvent Event, Referral Referral)>> EventsAfterAsync(long sequence, CancellationToken cancellationToken)
+    {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        return _referrals.Values
             .SelectMany(r => r.History.Where(e => e.Sequence > sequence).Select(e => (e, r)))
             .OrderBy(x => x.e.Sequence)
             .ToArray();
+    }
 
     /// <summary>The sequence the next event will have, minus one: where a new watcher starts.</summary>
     public long LastEventSequence => _nextEventSequence - 1;
@@ -481,13 +523,14 @@ public sealed class BedProfileGrain : IGrain
     /// </summary>
     public async Task<string?> ResolveRegistrationAsync(string actorOrganizationId, string requestId, CancellationToken cancellationToken)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         var key = $"{actorOrganizationId}/{requestId}";
         if (_idempotency.TryGetValue(key, out var record))
         {
-            return record.Operation == "RegisterReferral" ? record.HospitalizationCode : null;
+            return record.Operation == IdempotencyRecord.Registration ? record.HospitalizationCode : null;
         }
 
-        await CommitAsync(Actor.Bureau, null, [], [], [], new IdempotencyRecord(key, FencedRegistration, "", null, Now), cancellationToken).ConfigureAwait(false);
+        await CommitAsync(Actor.Bureau, null, [], [], [], new IdempotencyRecord(key, IdempotencyRecord.FencedRegistration, "", null, Now), cancellationToken).ConfigureAwait(false);
         return null;
     }
 
@@ -499,6 +542,7 @@ public sealed class BedProfileGrain : IGrain
     /// </summary>
     public async Task<bool> IsActiveAsync(string code, CancellationToken cancellationToken)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (!_referrals.ContainsKey(code))
         {
             throw new StorageConflictException($"{_key}: {code} was committed by another activation");
@@ -512,14 +556,12 @@ public sealed class BedProfileGrain : IGrain
         return _referrals[code].Status.IsActive();
     }
 
-    /// <summary>The idempotency record of a registration request fenced off by its patient grain.</summary>
-    internal const string FencedRegistration = "RegisterReferral:Fenced";
-
     // ---- Invariant checks (tests and the load tool's end-of-day audit) ------------------------
 
     /// <summary>Describes every broken invariant; empty when the grain is consistent.</summary>
-    public IReadOnlyList<string> CheckInvariants()
+    public async Task<IReadOnlyList<string>> CheckInvariantsAsync(CancellationToken cancellationToken = default)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         var problems = new List<string>();
         var counted = _referrals.Values.Where(r => r.Status.IsActive()).GroupBy(r => r.PlannedDate).ToDictionary(g => g.Key, g => g.Count());
         foreach (var (date, count) in counted)
@@ -544,6 +586,7 @@ public sealed class BedProfileGrain : IGrain
         Actor actor, string requestId, string operation, string code, CancellationToken cancellationToken,
         Func<Referral, (Referral Changed, string Action, string Reason)> change, params ReferralStatus[] allowedFrom)
     {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (NoShowsDue)
         {
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
@@ -577,6 +620,7 @@ public sealed class BedProfileGrain : IGrain
             return;
         }
 
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         var expired = new List<Referral>();
         var events = new List<ReferralEvent>();
         var nextEvent = _nextEventSequence;
@@ -592,6 +636,11 @@ public sealed class BedProfileGrain : IGrain
             var @event = new ReferralEvent(nextEvent++, referral.HospitalizationCode, "NO_SHOW", ReferralStatus.NoShow, reason, Actor.Bureau.OrganizationId, now, referral.PlannedDate);
             expired.Add(referral with { Status = ReferralStatus.NoShow, StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] });
             events.Add(@event);
+        }
+
+        if (expired.Count == 0)
+        {
+            return;
         }
 
         await CommitAsync(Actor.Bureau, null, [], expired, events, null, cancellationToken).ConfigureAwait(false);
@@ -636,7 +685,7 @@ public sealed class BedProfileGrain : IGrain
         if (_index is { } index)
         {
             index.Census = _census;
-            index.QueueLength = _queue.Count;
+            index.QueueLength = QueueLength;
         }
 
         _context.Observer?.OnCommitted(_key, change);
@@ -645,13 +694,16 @@ public sealed class BedProfileGrain : IGrain
     private void Remember(IdempotencyRecord record)
     {
         _idempotency[record.Key] = record;
-        _idempotencyByAge.Enqueue(record);
+        if (!record.IsRegistration)
+        {
+            _idempotencyByAge.Enqueue(record);
+        }
     }
 
     /// <summary>
     /// Request ids are remembered for <see cref="BedGrainOptions.IdempotencyRetention"/>, then
     /// forgotten (durable adapters may delete such records; loading skips them). Registrations
-    /// are kept: a patient grain resolves an interrupted hold by its request id.
+    /// are kept (<see cref="IdempotencyRecord.IsRegistration"/>) and never queue here.
     /// </summary>
     private void ForgetExpiredRequests()
     {
@@ -659,8 +711,7 @@ public sealed class BedProfileGrain : IGrain
         while (_idempotencyByAge.TryPeek(out var oldest) && oldest.CreatedAt < cutoff)
         {
             _idempotencyByAge.Dequeue();
-            if (oldest.Operation is not ("RegisterReferral" or FencedRegistration) &&
-                _idempotency.TryGetValue(oldest.Key, out var current) && ReferenceEquals(current, oldest))
+            if (_idempotency.TryGetValue(oldest.Key, out var current) && ReferenceEquals(current, oldest))
             {
                 _idempotency.Remove(oldest.Key);
             }
@@ -708,6 +759,11 @@ public sealed class BedProfileGrain : IGrain
             ? referral
             : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
 
+    /// <summary>
+    /// The first answer to this request, if it was made. Before the referrals are loaded the
+    /// grain knows every request but registrations: only referral operations, which load them
+    /// first, can meet one (a hospital never registers).
+    /// </summary>
     private IdempotencyRecord? FindRetry(Actor actor, string requestId, string operation)
     {
         if (string.IsNullOrEmpty(requestId))
@@ -725,7 +781,7 @@ public sealed class BedProfileGrain : IGrain
             return null;
         }
 
-        if (record.Operation == FencedRegistration && operation == "RegisterReferral")
+        if (record.Operation == IdempotencyRecord.FencedRegistration && operation == IdempotencyRecord.Registration)
         {
             throw DomainException.Precondition("REGISTRATION_SUPERSEDED", "Another registration of this patient for this profile was accepted meanwhile; look it up before retrying.");
         }

@@ -145,4 +145,16 @@ public readonly record struct AdmissionDay(DateOnly Date, int Slots, int Reserve
 /// <summary>A request already answered: its repetition returns the same result.</summary>
 /// <param name="Key">"actor/request id".</param>
 /// <param name="ProtectedAccessKey">For a registration, the access key (encrypted) to answer the retry with.</param>
-public sealed record IdempotencyRecord(string Key, string Operation, string HospitalizationCode, string? ProtectedAccessKey, DateTimeOffset CreatedAt);
+public sealed record IdempotencyRecord(string Key, string Operation, string HospitalizationCode, string? ProtectedAccessKey, DateTimeOffset CreatedAt)
+{
+    public const string Registration = "RegisterReferral";
+
+    /// <summary>A registration request fenced off by its patient grain: it may never produce a referral.</summary>
+    public const string FencedRegistration = "RegisterReferral:Fenced";
+
+    /// <summary>
+    /// Registrations, fenced ones included, are remembered for good (a patient grain resolves an
+    /// interrupted hold by its request id) and are loaded with the referrals.
+    /// </summary>
+    public bool IsRegistration => Operation is Registration or FencedRegistration;
+}

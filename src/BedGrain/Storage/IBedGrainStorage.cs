@@ -5,15 +5,24 @@ namespace BedBureau.BedGrain.Storage;
 /// <summary>One date of the admission calendar as stored: its slots.</summary>
 public readonly record struct CalendarSlots(DateOnly Date, int Slots);
 
-/// <summary>A grain's whole state as loaded on activation.</summary>
+/// <summary>
+/// A grain's state as loaded on activation: everything but its referrals, which come on the
+/// grain's first referral operation (<see cref="IBedGrainStorage.LoadReferralsAsync"/>). A bed
+/// report or a calendar change after a restart then costs a few rows, not the whole queue.
+/// </summary>
+/// <param name="ActiveByDate">Active referrals per planned date: the slots they hold.</param>
+/// <param name="Idempotency">The remembered requests but registrations (a hospital never registers, so its retries are all here).</param>
 public sealed record BedGrainSnapshot(
     long Version,
     BedCensus? Census,
     IReadOnlyList<CalendarSlots> Calendar,
-    IReadOnlyList<Referral> Referrals,
+    IReadOnlyDictionary<DateOnly, int> ActiveByDate,
     IReadOnlyList<IdempotencyRecord> Idempotency,
     long NextCodeSequence,
     long NextEventSequence);
+
+/// <summary>A grain's referrals and its registration requests (fenced ones included).</summary>
+public sealed record BedGrainReferrals(IReadOnlyList<Referral> Referrals, IReadOnlyList<IdempotencyRecord> Registrations);
 
 /// <summary>
 /// One committed change of a grain, as a delta: durable adapters write only what changed (the
@@ -50,6 +59,13 @@ public sealed record PatientHold(string PatientKey, string ProfileCode, string H
 public interface IBedGrainStorage
 {
     Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The referrals of a grain loaded at <paramref name="version"/>; throws
+    /// <see cref="Runtime.StorageConflictException"/> when the stored version is another by then
+    /// (the activation is stale and is dropped).
+    /// </summary>
+    Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken);
 
     Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken);
 

@@ -29,9 +29,20 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
             return Task.FromResult<BedGrainSnapshot?>(new BedGrainSnapshot(
                 stored.Version, stored.Census,
                 stored.Calendar.Select(d => new CalendarSlots(d.Key, d.Value)).ToArray(),
-                stored.Referrals.Values.ToArray(),
-                stored.Idempotency.Values.ToArray(),
+                stored.Referrals.Values.Where(r => r.Status.IsActive()).CountBy(r => r.PlannedDate).ToDictionary(),
+                stored.Idempotency.Values.Where(r => !r.IsRegistration).ToArray(),
                 stored.NextCodeSequence, stored.NextEventSequence));
+        }
+    }
+
+    public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
+    {
+        var stored = _grains.GetValueOrDefault(key) ?? new Stored();
+        lock (stored)
+        {
+            return stored.Version == version
+                ? Task.FromResult(new BedGrainReferrals(stored.Referrals.Values.ToArray(), stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
+                : Task.FromException<BedGrainReferrals>(new StorageConflictException($"{key}: stored version {stored.Version}, loaded at {version}"));
         }
     }
 

@@ -96,7 +96,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         }
 
         var filter = new QueueFilter(statuses, from, to);
-        var queue = await host.Bureau.CallAsync(key, filter, static (grain, f) => Task.FromResult(grain.ListQueue(f)), context.CancellationToken);
+        var queue = await host.Bureau.CallAsync(key, (filter, context.CancellationToken), static (grain, a) => grain.ListQueueAsync(a.filter, a.CancellationToken), context.CancellationToken);
         var response = new ListQueueResponse { TotalSize = queue.Count };
         foreach (var view in queue.Skip(offset).Take(pageSize))
         {
@@ -158,7 +158,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         await context.WriteResponseHeadersAsync([]);
         foreach (var key in resumed)
         {
-            var past = await host.Bureau.CallAsync(key, cursor[key.ProfileCode], static (grain, after) => Task.FromResult(grain.EventsAfter(after)), context.CancellationToken);
+            var past = await host.Bureau.CallAsync(key, (after: cursor[key.ProfileCode], context.CancellationToken), static (grain, a) => grain.EventsAfterAsync(a.after, a.CancellationToken), context.CancellationToken);
             foreach (var (@event, referral) in past)
             {
                 await SendAsync(responseStream, cursor, key, @event, referral);

@@ -205,5 +205,14 @@ public static class Migrations
                 CREATE INDEX audit_records_action ON audit_records (action, id);
                 CREATE INDEX audit_records_time ON audit_records (occurred_at, id);
                 """),
+        new(6, "the requests a grain loads on activation, apart from its registrations",
+            Postgres: """
+                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code)
+                    WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
+                """,
+            Sqlite: """
+                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code)
+                    WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
+                """),
     ];
 }

@@ -317,9 +317,25 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             }
         }
 
-        var since = (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
+        var active = new Dictionary<DateOnly, int>();
+        await using (var query = Command(connection, "SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date", key))
+        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                active[reader.GetFieldValue<DateOnly>(0)] = reader.GetInt32(1);
+            }
+        }
+
+        var requests = await ReadIdempotencyAsync(connection, key, registrations: false, new Dictionary<string, Referral>(), cancellationToken).ConfigureAwait(false);
+        return new BedGrainSnapshot(version, census, calendar, active, requests, nextCode, nextEvent);
+    }
+
+    public async Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
+    {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
         var referrals = new List<Referral>();
-        await using (var query = Command(connection, "SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since)", key, ("@since", since)))
+        await using (var query = Command(connection, "SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since)", key, ("@since", RetainedSince)))
         await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -328,19 +344,40 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             }
         }
 
-        var idempotency = new List<IdempotencyRecord>();
         var byCode = referrals.ToDictionary(r => r.HospitalizationCode, StringComparer.Ordinal);
-        await using (var query = Command(connection, "SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records WHERE hospital_id = @h AND profile_code = @p AND created_at >= @since", key, ("@since", since)))
-        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        var registrations = await ReadIdempotencyAsync(connection, key, registrations: true, byCode, cancellationToken).ConfigureAwait(false);
+
+        // Read after the rows: commits change the version with their rows, so the same version
+        // as at activation means no commit came between, and the grain's state is whole.
+        await using var check = Command(connection, "SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p", key);
+        if (await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not long stored || stored != version)
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                idempotency.Add(_shared.Share(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
-                    reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)), byCode));
-            }
+            throw new StorageConflictException($"{key}: the stored version is no longer {version}");
         }
 
-        return new BedGrainSnapshot(version, census, calendar, referrals, idempotency, nextCode, nextEvent);
+        return new BedGrainReferrals(referrals, registrations);
+    }
+
+    /// <summary>Terminal referrals and remembered requests older than this stay in the database.</summary>
+    private DateTimeOffset RetainedSince => (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
+
+    /// <summary>The remembered requests of a grain: its registrations, or all the others (migration 6 indexes those apart).</summary>
+    private async Task<List<IdempotencyRecord>> ReadIdempotencyAsync(DbConnection connection, BedGrainKey key, bool registrations, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
+    {
+        var records = new List<IdempotencyRecord>();
+        var which = registrations ? "IN" : "NOT IN";
+        await using var query = Command(connection, $"""
+            SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records
+            WHERE hospital_id = @h AND profile_code = @p AND operation {which} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND created_at >= @since
+            """, key, ("@since", RetainedSince));
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            records.Add(_shared.Share(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
+                reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)), byCode));
+        }
+
+        return records;
     }
 
     public async IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, [EnumeratorCancellation] CancellationToken cancellationToken)

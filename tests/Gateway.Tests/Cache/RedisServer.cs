@@ -12,7 +12,7 @@ public sealed class RedisServer : IAsyncDisposable
 {
     private Process? _process;
 
-    public int Port { get; } = GatewayFixture.FreePort();
+    public int Port { get; } = TestPorts.Free();
 
     public string Configuration => $"127.0.0.1:{Port}";
 

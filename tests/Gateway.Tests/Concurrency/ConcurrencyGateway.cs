@@ -25,7 +25,7 @@ public abstract class ConcurrencyGateway : GatewayFixture
 
     /// <summary>The grain's own bookkeeping check (reservations against active referrals, queue size).</summary>
     public Task<IReadOnlyList<string>> InvariantProblemsAsync(string hospital, string profile) =>
-        Service<BureauHost>().Bureau.CallAsync(new BedGrainKey(hospital, profile), 0, static (grain, _) => Task.FromResult(grain.CheckInvariants()));
+        Service<BureauHost>().Bureau.CallAsync(new BedGrainKey(hospital, profile), 0, static (grain, _) => grain.CheckInvariantsAsync());
 
     /// <summary>Every audit record of an action, oldest first, through the admin API.</summary>
     public async Task<List<Contract.V1.AuditRecord>> AuditAsync(string action)

@@ -28,9 +28,9 @@ public sealed class GatewayProcess : IAsyncDisposable
 
     public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "bedbureau-process", Guid.NewGuid().ToString("N"));
 
-    public string GrpcAddress { get; } = $"http://127.0.0.1:{GatewayFixture.FreePort()}";
+    public string GrpcAddress { get; } = $"http://127.0.0.1:{TestPorts.Free()}";
 
-    public string HttpAddress { get; } = $"http://127.0.0.1:{GatewayFixture.FreePort()}";
+    public string HttpAddress { get; } = $"http://127.0.0.1:{TestPorts.Free()}";
 
     public IReadOnlyList<GatewayFixture.DemoKey> Keys { get; private set; } = [];
 

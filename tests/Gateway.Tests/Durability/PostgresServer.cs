@@ -22,7 +22,7 @@ public sealed class PostgresServer : IAsyncDisposable
 
     public string Directory { get; } = Path.Combine(Path.GetTempPath(), $"bedbureau-pg-{Guid.NewGuid():N}");
 
-    public int Port { get; } = GatewayFixture.FreePort();
+    public int Port { get; } = TestPorts.Free();
 
     public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Timeout=15";
 

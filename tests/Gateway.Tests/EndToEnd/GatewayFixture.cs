@@ -44,8 +44,8 @@ public class GatewayFixture : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        var grpcPort = FreePort();
-        var httpPort = FreePort();
+        var grpcPort = TestPorts.Free();
+        var httpPort = TestPorts.Free();
         GrpcAddress = $"http://127.0.0.1:{grpcPort}";
         HttpAddress = $"http://127.0.0.1:{httpPort}";
         await StartAppAsync();
@@ -118,13 +118,6 @@ public class GatewayFixture : IAsyncLifetime
         catch (IOException)
         {
         }
-    }
-
-    public static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
 #pragma warning disable IDE1006, SA1300 // the demo-keys.json field names

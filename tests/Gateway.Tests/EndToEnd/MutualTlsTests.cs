@@ -31,14 +31,14 @@ public sealed class MutualTlsTests : IAsyncLifetime
         var serverPath = Path.Combine(_directory, "server.pfx");
         await File.WriteAllBytesAsync(serverPath, _server.Export(X509ContentType.Pfx, "test"));
 
-        _address = $"https://127.0.0.1:{GatewayFixture.FreePort()}";
+        _address = $"https://127.0.0.1:{TestPorts.Free()}";
         _app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={_address}",
             $"--Kestrel:Endpoints:Grpc:Certificate:Path={serverPath}",
             "--Kestrel:Endpoints:Grpc:Certificate:Password=test",
             "--Kestrel:Endpoints:Grpc:ClientCertificateMode=RequireCertificate",
-            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{GatewayFixture.FreePort()}",
+            $"--Kestrel:Endpoints:Http:Url=http://127.0.0.1:{TestPorts.Free()}",
             $"--Tls:ClientCertificateAuthority={caPath}",
             $"--Storage:DataDirectory={Path.Combine(_directory, "data")}",
             "--Sample:Hospitals=5",

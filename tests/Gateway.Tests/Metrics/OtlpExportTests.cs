@@ -21,7 +21,7 @@ public sealed class OtlpExportTests : IAsyncLifetime
     private readonly DirectoryInfo _receiverRoot = Directory.CreateTempSubdirectory("otlp-receiver");
     private WebApplication? _receiver;
 
-    public string ReceiverAddress { get; } = $"http://127.0.0.1:{GatewayFixture.FreePort()}";
+    public string ReceiverAddress { get; } = $"http://127.0.0.1:{TestPorts.Free()}";
 
     public async Task InitializeAsync()
     {

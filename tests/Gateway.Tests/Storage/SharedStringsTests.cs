@@ -49,15 +49,15 @@ public sealed class SharedStringsTests
         await storage.CommitAsync(cardiology, 0, Change(first, idempotency), default);
         await storage.CommitAsync(surgery, 0, Change(second, null), default);
 
-        var a = (await storage.LoadAsync(cardiology, default))!;
-        var b = (await storage.LoadAsync(surgery, default))!;
+        var a = await storage.LoadReferralsAsync(cardiology, 1, default);
+        var b = await storage.LoadReferralsAsync(surgery, 1, default);
         var loadedFirst = Assert.Single(a.Referrals);
         var loadedSecond = Assert.Single(b.Referrals);
 
         // The values are those committed ...
         Assert.Equal(first with { History = [], AccessKeyHash = [] }, loadedFirst with { History = [], AccessKeyHash = [] });
         Assert.Equal(first.History, loadedFirst.History);
-        Assert.Equal(idempotency, Assert.Single(a.Idempotency));
+        Assert.Equal(idempotency, Assert.Single(a.Registrations));
 
         // ... and each repeated text is one instance: across grains, within a referral, and from the grain's key.
         Assert.Same(loadedFirst.ReferringOrganizationId, loadedSecond.ReferringOrganizationId);
@@ -66,7 +66,7 @@ public sealed class SharedStringsTests
         Assert.Same(loadedFirst.History[0].Reason, loadedSecond.History[0].Reason);
         Assert.Same(loadedFirst.History[0].Action, loadedSecond.History[0].Action);
         Assert.Same(loadedFirst.HospitalizationCode, loadedFirst.History[0].HospitalizationCode);
-        Assert.Same(loadedFirst.HospitalizationCode, a.Idempotency[0].HospitalizationCode);
+        Assert.Same(loadedFirst.HospitalizationCode, a.Registrations[0].HospitalizationCode);
         Assert.Same(cardiology.HospitalId, loadedFirst.HospitalId);
         Assert.Same(cardiology.ProfileCode, loadedFirst.ProfileCode);
     }

@@ -1,0 +1,141 @@
+using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Storage;
+using static BedBureau.BedGrain.Tests.TestWorld;
+
+namespace BedBureau.BedGrain.Tests;
+
+/// <summary>
+/// A grain activates without its referrals and loads them on its first referral operation:
+/// after a restart the hospitals' reports cost a few rows, and nothing else changes.
+/// </summary>
+public sealed class ReferralLoadingTests
+{
+    /// <summary>The in-memory storage, counting the referral loads.</summary>
+    private sealed class CountingStorage(InMemoryBedGrainStorage inner) : IBedGrainStorage
+    {
+        public int ReferralLoads;
+
+        public InMemoryBedGrainStorage Inner => inner;
+
+        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+
+        public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref ReferralLoads);
+            return inner.LoadReferralsAsync(key, version, cancellationToken);
+        }
+
+        public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
+            inner.CommitAsync(key, expectedVersion, change, cancellationToken);
+
+        public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => inner.ReadSummariesAsync(fromDate, cancellationToken);
+    }
+
+    private readonly CountingStorage _storage = new(new InMemoryBedGrainStorage());
+
+    /// <summary>Two referrals hold both slots of tomorrow; the hospital reported its beds with request "beds-1".</summary>
+    private async Task<(DateOnly Tomorrow, string[] Codes)> DayBeforeRestartAsync()
+    {
+        await using var before = new TestWorld(_storage);
+        await before.OpenCalendarAsync(CityCardiology, 2, days: 5);
+        var tomorrow = before.Today.AddDays(1);
+        var codes = new[]
+        {
+            (await before.RegisterAsync(CityCardiology, AdultIin(), tomorrow)).View.Referral.HospitalizationCode,
+            (await before.RegisterAsync(CityCardiology, AdultIin(), tomorrow)).View.Referral.HospitalizationCode,
+        };
+        await before.Bureau.ReportBedsAsync(CityCardiology, City, "beds-1", new BedReport(40, 30, 10, 0, 0, null));
+        return (tomorrow, codes);
+    }
+
+    private async Task<TestWorld> RestartAsync()
+    {
+        var after = new TestWorld(_storage);
+        await after.Bureau.RecoverAsync(default);
+        _storage.ReferralLoads = 0;
+        return after;
+    }
+
+    [Fact]
+    public async Task After_a_restart_bed_reports_and_calendar_changes_leave_the_referrals_in_storage_and_still_count_their_slots()
+    {
+        var (tomorrow, _) = await DayBeforeRestartAsync();
+        await using var world = await RestartAsync();
+
+        var census = await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null));
+        var calendar = await world.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "cal-2", [new CalendarSlots(tomorrow, 3)]);
+        var queueLength = await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.QueueLength));
+
+        Assert.Equal(5, census.Free);
+        Assert.Equal(new AdmissionDay(tomorrow, 3, 2), calendar.Single(d => d.Date == tomorrow));
+        Assert.Equal(2, queueLength);
+        var offer = Assert.Single(world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, tomorrow, tomorrow, null, 10)));
+        Assert.Equal((1, 2), (offer.FreeSlotsInRange, offer.QueueLength));
+        Assert.Equal(0, _storage.ReferralLoads);
+    }
+
+    [Fact]
+    public async Task A_hospital_retry_after_a_restart_returns_the_first_result_without_the_referrals()
+    {
+        await DayBeforeRestartAsync();
+        await using var world = await RestartAsync();
+
+        var retried = await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds-1", new BedReport(40, 39, 1, 0, 0, null));
+        var reused = await Assert.ThrowsAsync<DomainException>(() =>
+            world.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "beds-1", [new CalendarSlots(world.Today, 1)]));
+
+        Assert.Equal(10, retried.Free);
+        Assert.Equal("REUSED", reused.Reason);
+        Assert.Equal(0, _storage.ReferralLoads);
+    }
+
+    [Fact]
+    public async Task The_first_referral_operation_loads_the_referrals_once_and_sees_every_slot_held()
+    {
+        var (tomorrow, codes) = await DayBeforeRestartAsync();
+        await using var world = await RestartAsync();
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null));
+
+        var full = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, AdultIin(), tomorrow));
+        var second = await world.Bureau.GetAsync(codes[1]);
+        var invariants = await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => g.CheckInvariantsAsync());
+
+        Assert.Equal("NO_FREE_SLOT", full.Reason);
+        Assert.Equal(2, second.QueuePosition);
+        Assert.Empty(invariants);
+        Assert.Equal(1, _storage.ReferralLoads);
+    }
+
+    [Fact]
+    public async Task A_grain_activated_without_its_referrals_still_marks_no_shows_on_time()
+    {
+        var (_, codes) = await DayBeforeRestartAsync();
+        await using var world = await RestartAsync();
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null));
+
+        world.Time.Advance(TimeSpan.FromDays(4));
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (codes.Any(code => _storage.Inner.StoredReferral(CityCardiology, code)!.Status != ReferralStatus.NoShow))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the no-shows were not set within 10 s");
+            await Task.Delay(10);
+        }
+    }
+
+    [Fact]
+    public async Task Referrals_committed_by_another_node_since_activation_make_the_activation_stale()
+    {
+        var (tomorrow, _) = await DayBeforeRestartAsync();
+        await using var nodeA = await RestartAsync();
+        await using var nodeB = new TestWorld(_storage);
+        await nodeA.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null));
+
+        await nodeB.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "cal-b", [new CalendarSlots(tomorrow, 3)]);
+        await nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-1");
+
+        await Assert.ThrowsAsync<Runtime.StorageConflictException>(() => nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "a-1"));
+        var full = await Assert.ThrowsAsync<DomainException>(() => nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "a-2"));
+        Assert.Equal("NO_FREE_SLOT", full.Reason);
+    }
+}
