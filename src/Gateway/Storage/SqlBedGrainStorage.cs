@@ -288,69 +288,70 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
     }
 
+    /// <summary>The grain's row, calendar, active referrals per date and remembered requests, in one round trip.</summary>
     public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        long version, nextCode, nextEvent;
-        BedCensus? census;
-        await using (var grain = Command(connection, "SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p", key))
-        await using (var reader = await grain.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using var query = Command(connection, $"""
+            SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p;
+            SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p;
+            SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date;
+            {IdempotencyQuery(registrations: false)}
+            """, key, ("@since", RetainedSince));
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                return null;
-            }
-
-            version = reader.GetInt64(0);
-            census = reader.IsDBNull(1) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(1), Json);
-            nextCode = reader.GetInt64(2);
-            nextEvent = reader.GetInt64(3);
+            return null;
         }
 
+        var version = reader.GetInt64(0);
+        var census = reader.IsDBNull(1) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(1), Json);
+        var (nextCode, nextEvent) = (reader.GetInt64(2), reader.GetInt64(3));
+
         var calendar = new List<CalendarSlots>();
-        await using (var days = Command(connection, "SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p", key))
-        await using (var reader = await days.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                calendar.Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(0), reader.GetInt32(1)));
-            }
+            calendar.Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(0), reader.GetInt32(1)));
         }
 
         var active = new Dictionary<DateOnly, int>();
-        await using (var query = Command(connection, "SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date", key))
-        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                active[reader.GetFieldValue<DateOnly>(0)] = reader.GetInt32(1);
-            }
+            active[reader.GetFieldValue<DateOnly>(0)] = reader.GetInt32(1);
         }
 
-        var requests = await ReadIdempotencyAsync(connection, key, registrations: false, new Dictionary<string, Referral>(), cancellationToken).ConfigureAwait(false);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var requests = await ReadIdempotencyAsync(reader, new Dictionary<string, Referral>(), cancellationToken).ConfigureAwait(false);
         return new BedGrainSnapshot(version, census, calendar, active, requests, nextCode, nextEvent);
     }
 
+    /// <summary>
+    /// The referrals, the registration requests and then the grain's version, in one round trip:
+    /// commits change the version with their rows, so the same version as at activation means no
+    /// commit came between, and the grain's state is whole.
+    /// </summary>
     public async Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var query = Command(connection, $"""
+            SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since);
+            {IdempotencyQuery(registrations: true)};
+            SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p
+            """, key, ("@since", RetainedSince));
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var referrals = new List<Referral>();
-        await using (var query = Command(connection, "SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since)", key, ("@since", RetainedSince)))
-        await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                referrals.Add(_shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!));
-            }
+            referrals.Add(_shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!));
         }
 
-        var byCode = referrals.ToDictionary(r => r.HospitalizationCode, StringComparer.Ordinal);
-        var registrations = await ReadIdempotencyAsync(connection, key, registrations: true, byCode, cancellationToken).ConfigureAwait(false);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        var registrations = await ReadIdempotencyAsync(reader, referrals.ToDictionary(r => r.HospitalizationCode, StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
 
-        // Read after the rows: commits change the version with their rows, so the same version
-        // as at activation means no commit came between, and the grain's state is whole.
-        await using var check = Command(connection, "SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p", key);
-        if (await check.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is not long stored || stored != version)
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.GetInt64(0) != version)
         {
             throw new StorageConflictException($"{key}: the stored version is no longer {version}");
         }
@@ -361,16 +362,15 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// <summary>Terminal referrals and remembered requests older than this stay in the database.</summary>
     private DateTimeOffset RetainedSince => (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
 
-    /// <summary>The remembered requests of a grain: its registrations, or all the others (migration 6 indexes those apart).</summary>
-    private async Task<List<IdempotencyRecord>> ReadIdempotencyAsync(DbConnection connection, BedGrainKey key, bool registrations, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
+    /// <summary>A grain's remembered requests: its registrations, or all the others (migration 6 indexes those apart).</summary>
+    private static string IdempotencyQuery(bool registrations) => $"""
+        SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records
+        WHERE hospital_id = @h AND profile_code = @p AND operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND created_at >= @since
+        """;
+
+    private async Task<List<IdempotencyRecord>> ReadIdempotencyAsync(DbDataReader reader, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
     {
         var records = new List<IdempotencyRecord>();
-        var which = registrations ? "IN" : "NOT IN";
-        await using var query = Command(connection, $"""
-            SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records
-            WHERE hospital_id = @h AND profile_code = @p AND operation {which} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND created_at >= @since
-            """, key, ("@since", RetainedSince));
-        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             records.Add(_shared.Share(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),

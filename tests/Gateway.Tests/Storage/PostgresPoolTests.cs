@@ -1,0 +1,18 @@
+using BedBureau.Gateway.Storage;
+using Npgsql;
+
+namespace BedBureau.Gateway.Tests.Storage;
+
+public sealed class PostgresPoolTests
+{
+    [Fact]
+    public async Task The_pool_is_a_few_connections_per_core_unless_the_connection_string_sizes_it()
+    {
+        await using var unsized = PostgresDatabase.Create("Host=db;Username=bedbureau;Database=bedbureau");
+        await using var sized = PostgresDatabase.Create("Host=db;Username=bedbureau;Database=bedbureau;Maximum Pool Size=50");
+
+        Assert.Equal(PostgresDatabase.DefaultMaxPoolSize, new NpgsqlConnectionStringBuilder(unsized.DataSource.ConnectionString).MaxPoolSize);
+        Assert.Equal(50, new NpgsqlConnectionStringBuilder(sized.DataSource.ConnectionString).MaxPoolSize);
+        Assert.InRange(PostgresDatabase.DefaultMaxPoolSize, 16, 4 * Math.Max(4, Environment.ProcessorCount));
+    }
+}
