@@ -7,7 +7,7 @@ namespace BedBureau.Benchmarks;
 /// <summary>Storage that keeps nothing: measures the grains alone.</summary>
 internal sealed class NoOpStorage : IBedGrainStorage
 {
-    public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => Task.FromResult<BedGrainSnapshot?>(null);
+    public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken) => Task.FromResult<BedGrainSnapshot?>(null);
 
     public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
 

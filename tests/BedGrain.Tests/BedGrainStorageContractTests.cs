@@ -53,7 +53,7 @@ public abstract class BedGrainStorageContractTests
     {
         var storage = await CreateStorageAsync();
 
-        Assert.Null(await storage.LoadAsync(CityCardiology, default));
+        Assert.Null(await storage.LoadAsync(CityCardiology, At.AddDays(-7), default));
     }
 
     [Fact]
@@ -67,7 +67,7 @@ public abstract class BedGrainStorageContractTests
 
         await storage.CommitAsync(CityCardiology, 0, Change(1, [referral], [new(Day, 4), new(Day.AddDays(1), 2)], idempotency: registration), default);
         await storage.CommitAsync(CityCardiology, 1, Change(2, [], census: census, idempotency: report), default);
-        var loaded = await storage.LoadAsync(CityCardiology, default);
+        var loaded = await storage.LoadAsync(CityCardiology, At.AddDays(-7), default);
         var referrals = await storage.LoadReferralsAsync(CityCardiology, 2, default);
 
         Assert.NotNull(loaded);
@@ -88,6 +88,25 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
+    public async Task Requests_older_than_the_grain_remembers_stay_in_storage_and_registrations_are_kept()
+    {
+        var storage = await CreateStorageAsync();
+        var referral = NewReferral("75.01W9.101.1", 1);
+        var registration = new IdempotencyRecord($"{Polyclinic}/r1", IdempotencyRecord.Registration, referral.HospitalizationCode, "a2V5", At);
+        var oldReport = new IdempotencyRecord($"{CityHospital}/b1", "ReportBeds", "", null, At);
+        var newReport = new IdempotencyRecord($"{CityHospital}/b2", "ReportBeds", "", null, At.AddDays(8));
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [referral], [new(Day, 4)], idempotency: registration), default);
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [], idempotency: oldReport), default);
+        await storage.CommitAsync(CityCardiology, 2, Change(3, [], idempotency: newReport), default);
+
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(1), default))!;
+        var referrals = await storage.LoadReferralsAsync(CityCardiology, 3, default);
+
+        Assert.Equal(newReport, Assert.Single(loaded.Idempotency));
+        Assert.Equal(registration, Assert.Single(referrals.Registrations));
+    }
+
+    [Fact]
     public async Task The_snapshot_counts_only_active_referrals_per_planned_date()
     {
         var storage = await CreateStorageAsync();
@@ -96,7 +115,7 @@ public abstract class BedGrainStorageContractTests
              NewReferral("75.01W9.101.4", 4, ReferralStatus.Cancelled), NewReferral("75.01W9.101.5", 5, ReferralStatus.Admitted, Day.AddDays(3))],
             [new(Day, 4), new(Day.AddDays(2), 1), new(Day.AddDays(3), 1)]), default);
 
-        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(-7), default))!;
 
         Assert.Equal(new Dictionary<DateOnly, int> { [Day] = 2, [Day.AddDays(2)] = 1 }, loaded.ActiveByDate);
     }
@@ -106,7 +125,7 @@ public abstract class BedGrainStorageContractTests
     {
         var storage = await CreateStorageAsync();
         await storage.CommitAsync(CityCardiology, 0, Change(1, [NewReferral("75.01W9.101.1", 1)]), default);
-        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(-7), default))!;
         await storage.CommitAsync(CityCardiology, 1, Change(2, [NewReferral("75.01W9.101.2", 2)]), default);
 
         await Assert.ThrowsAsync<StorageConflictException>(() => storage.LoadReferralsAsync(CityCardiology, loaded.Version, default));
@@ -122,7 +141,7 @@ public abstract class BedGrainStorageContractTests
 
         var admitted = first with { Status = ReferralStatus.Admitted, AdmittedAt = At.AddDays(1) };
         await storage.CommitAsync(CityCardiology, 1, Change(2, [admitted, NewReferral("75.01W9.101.2", 2)], [new(Day.AddDays(1), 3)]), default);
-        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(-7), default))!;
         var referrals = (await storage.LoadReferralsAsync(CityCardiology, 2, default)).Referrals;
 
         Assert.Equal(2, loaded.Version);
@@ -140,7 +159,7 @@ public abstract class BedGrainStorageContractTests
         await Assert.ThrowsAsync<StorageConflictException>(() =>
             storage.CommitAsync(CityCardiology, 0, Change(1, [NewReferral("75.01W9.101.2", 2)]), default));
 
-        var loaded = (await storage.LoadAsync(CityCardiology, default))!;
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(-7), default))!;
         Assert.Equal(1, loaded.Version);
         Assert.Single((await storage.LoadReferralsAsync(CityCardiology, 1, default)).Referrals);
     }

@@ -17,7 +17,7 @@ public sealed class ReferralLoadingTests
 
         public InMemoryBedGrainStorage Inner => inner;
 
-        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken) => inner.LoadAsync(key, requestsSince, cancellationToken);
 
         public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
         {

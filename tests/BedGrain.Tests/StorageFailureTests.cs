@@ -11,7 +11,7 @@ public sealed class StorageFailureTests
     {
         public bool Failing { get; set; }
 
-        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken) => inner.LoadAsync(key, requestsSince, cancellationToken);
 
         public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => inner.LoadReferralsAsync(key, version, cancellationToken);
 

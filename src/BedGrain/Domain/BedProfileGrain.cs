@@ -64,7 +64,7 @@ public sealed class BedProfileGrain : IGrain
     {
         context.Directory.Require(key);
         var grain = new BedProfileGrain(key, context);
-        var snapshot = await context.Storage.LoadAsync(key, cancellationToken).ConfigureAwait(false);
+        var snapshot = await context.Storage.LoadAsync(key, context.Time.GetUtcNow() - context.Options.IdempotencyRetention, cancellationToken).ConfigureAwait(false);
         grain._referralsLoaded = snapshot is null;
         if (snapshot is not null)
         {

@@ -58,7 +58,8 @@ public sealed record PatientHold(string PatientKey, string ProfileCode, string H
 /// </summary>
 public interface IBedGrainStorage
 {
-    Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken);
+    /// <param name="requestsSince">The grain remembers requests but registrations from then on: older ones are left out.</param>
+    Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken);
 
     /// <summary>
     /// The referrals of a grain loaded at <paramref name="version"/>; throws

@@ -17,7 +17,7 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
 
     private int _commits;
 
-    public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken)
+    public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken)
     {
         if (!_grains.TryGetValue(key, out var stored))
         {
@@ -30,7 +30,7 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
                 stored.Version, stored.Census,
                 stored.Calendar.Select(d => new CalendarSlots(d.Key, d.Value)).ToArray(),
                 stored.Referrals.Values.Where(r => r.Status.IsActive()).CountBy(r => r.PlannedDate).ToDictionary(),
-                stored.Idempotency.Values.Where(r => !r.IsRegistration).ToArray(),
+                stored.Idempotency.Values.Where(r => !r.IsRegistration && r.CreatedAt >= requestsSince).ToArray(),
                 stored.NextCodeSequence, stored.NextEventSequence));
         }
     }

@@ -207,11 +207,11 @@ public static class Migrations
                 """),
         new(6, "the requests a grain loads on activation, apart from its registrations",
             Postgres: """
-                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code)
+                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code, created_at)
                     WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
                 """,
             Sqlite: """
-                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code)
+                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code, created_at)
                     WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
                 """),
     ];

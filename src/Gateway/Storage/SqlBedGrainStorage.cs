@@ -289,7 +289,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     }
 
     /// <summary>The grain's row, calendar, active referrals per date and remembered requests, in one round trip.</summary>
-    public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, CancellationToken cancellationToken)
+    public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
         await using var query = Command(connection, $"""
@@ -297,7 +297,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p;
             SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date;
             {IdempotencyQuery(registrations: false)}
-            """, key, ("@since", RetainedSince));
+            """, key, ("@since", requestsSince.ToUniversalTime()));
         await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {

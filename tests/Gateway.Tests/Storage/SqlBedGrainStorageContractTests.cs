@@ -72,10 +72,10 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
         }
 
         await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.CommitAsync(key, 1, Change(2), default));
-        Assert.Equal(1, (await storage.LoadAsync(key, default))!.Version);
+        Assert.Equal(1, (await storage.LoadAsync(key, DateTimeOffset.MinValue, default))!.Version);
 
         await storage.CommitAsync(key, 1, Change(2), default);
-        var loaded = (await storage.LoadAsync(key, default))!;
+        var loaded = (await storage.LoadAsync(key, DateTimeOffset.MinValue, default))!;
         Assert.Equal(2, loaded.Version);
         Assert.Equal([new CalendarSlots(day, 2)], loaded.Calendar);
     }
