@@ -65,9 +65,18 @@ internal static class LookupBench
 
         if (options.Redis is { Length: > 0 } redis)
         {
-            await using var remote = new LookupCache(cacheOptions with { Redis = redis }, BenchStorage.Time);
-            await remote.StartAsync(NullLogger.Instance);
-            await MeasureAsync($"Redis hit ({redis})", remote, codes, Load, clients, options.Duration);
+            // Without the near cache: every hit is a Redis round trip.
+            await using (var remote = new LookupCache(cacheOptions with { Redis = redis, NearEntries = 0 }, BenchStorage.Time))
+            {
+                await remote.StartAsync(NullLogger.Instance);
+                await MeasureAsync($"Redis hit ({redis})", remote, codes, Load, clients, options.Duration);
+            }
+
+            await using (var near = new LookupCache(cacheOptions with { Redis = redis }, BenchStorage.Time))
+            {
+                await near.StartAsync(NullLogger.Instance);
+                await MeasureAsync($"near-cache hit (Redis behind it, {near.Options.NearEntries:N0} entries)", near, codes, Load, clients, options.Duration);
+            }
 
             // Baseline in the same run: a bare GET of a value of the same size through StackExchange.Redis.
             using var multiplexer = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(redis);

@@ -30,6 +30,9 @@ public sealed record CacheOptions
     /// <summary>Entries the in-process cache holds at most.</summary>
     public long InProcessEntries { get; init; } = 200_000;
 
+    /// <summary>With Redis: patients' statuses also kept in this process, at most this many (0: none).</summary>
+    public long NearEntries { get; init; } = 20_000;
+
     public static CacheOptions From(IConfiguration configuration)
     {
         var section = configuration.GetSection("Cache");
@@ -44,6 +47,7 @@ public sealed record CacheOptions
             BreakerFailures = section.GetValue("BreakerFailures", 3),
             BreakerOpenFor = TimeSpan.FromSeconds(section.GetValue("BreakerOpenSeconds", 1.0)),
             InProcessEntries = section.GetValue("InProcessEntries", 200_000L),
+            NearEntries = section.GetValue("NearEntries", 20_000L),
         };
     }
 }

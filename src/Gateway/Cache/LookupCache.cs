@@ -6,6 +6,7 @@ using BedBureau.BedGrain.Domain;
 using BedBureau.BedGrain.Storage;
 using BedBureau.Contract.V1;
 using Google.Protobuf;
+using Microsoft.Extensions.Caching.Memory;
 
 namespace BedBureau.Gateway.Cache;
 
@@ -29,6 +30,12 @@ namespace BedBureau.Gateway.Cache;
 /// </list>
 /// An entry holds the access key's SHA-256 (compared in constant time on every hit) and the
 /// patient's view only: never the IIN, never the key itself.
+/// <para>
+/// With Redis, patients' statuses are also kept in this process (the near cache, bounded): the
+/// hottest codes then cost no round trip. Its entries are written and dropped under the same
+/// stripe lock and generation checks as Redis's, and its keys carry the same epoch, so it is
+/// never staler than Redis (Redis entries are this process's own too: see the instance id).
+/// </para>
 /// </summary>
 public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
 {
@@ -46,6 +53,8 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     private readonly ConcurrentDictionary<string, StrongBox> _profileGenerations = new(StringComparer.Ordinal);
     private readonly TimeProvider _time;
     private ICacheStore _store;
+    private MemoryCache? _near;
+    private long _nearHits;
     private long _epoch;
     private long _hits;
     private long _misses;
@@ -67,6 +76,9 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
 
     public long Misses => Interlocked.Read(ref _misses);
 
+    /// <summary>Hits served by the near cache (counted in <see cref="Hits"/> too).</summary>
+    public long NearHits => Interlocked.Read(ref _nearHits);
+
     /// <summary>Entries found but rejected: garbage, truncated, tampered with or of another key.</summary>
     public long Poisoned => Interlocked.Read(ref _poisoned);
 
@@ -84,6 +96,10 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
             var previous = _store;
             _store = await RedisCacheStore.ConnectAsync(Options, logger).ConfigureAwait(false);
             await previous.DisposeAsync().ConfigureAwait(false);
+            if (Options.NearEntries > 0)
+            {
+                _near = new(new MemoryCacheOptions { SizeLimit = Options.NearEntries, CompactionPercentage = 0.2 });
+            }
         }
     }
 
@@ -107,17 +123,32 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         if (!bypass)
         {
             key = QueueKey(code);
-            if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes
-                && Open(key, bytes, EntryKind.QueueStatus, out var keyHash) is { } payload)
+            if (_near is not null && _near.TryGetValue(key, out NearEntry? near) && near!.ExpiresAt > _time.GetUtcNow())
             {
-                if (!AccessKeys.Matches(accessKey, keyHash))
-                {
-                    throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
-                }
+                RequireKey(accessKey, near.AccessKeyHash);
+                Interlocked.Increment(ref _hits);
+                Interlocked.Increment(ref _nearHits);
+                return near.Status.Clone();
+            }
 
+            if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes
+                && Open(key, bytes, EntryKind.QueueStatus, out var keyHash, out var expiresAt) is { } payload)
+            {
+                RequireKey(accessKey, keyHash);
                 if (TryParse(QueueStatus.Parser, payload) is { } cached)
                 {
                     Interlocked.Increment(ref _hits);
+                    if (_near is not null)
+                    {
+                        lock (stripe)
+                        {
+                            if (stripe.Generation == generation && stripe.Pending == 0)
+                            {
+                                KeepNear(key, new NearEntry(cached.Clone(), keyHash, expiresAt));
+                            }
+                        }
+                    }
+
                     return cached;
                 }
 
@@ -137,12 +168,37 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
                 if (stripe.Generation == generation && stripe.Pending == 0)
                 {
                     _store.Set(key!, entry, ttl);
+                    if (_near is not null)
+                    {
+                        KeepNear(key!, new NearEntry(lookup.Status.Clone(), lookup.AccessKeyHash, _time.GetUtcNow() + ttl));
+                    }
                 }
             }
         }
 
         return lookup.Status;
     }
+
+    private static void RequireKey(string accessKey, byte[] accessKeyHash)
+    {
+        if (!AccessKeys.Matches(accessKey, accessKeyHash))
+        {
+            throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
+        }
+    }
+
+    private void KeepNear(string key, NearEntry entry)
+    {
+        // Expiry is checked against this cache's clock on each hit; the memory cache's own only evicts.
+        var ttl = entry.ExpiresAt - _time.GetUtcNow();
+        if (ttl > TimeSpan.Zero)
+        {
+            _near!.Set(key, entry, new MemoryCacheEntryOptions { Size = 1, AbsoluteExpirationRelativeToNow = ttl });
+        }
+    }
+
+    /// <summary>A status kept in this process: parsed already, its key's hash, and when it stops being served.</summary>
+    private sealed record NearEntry(QueueStatus Status, byte[] AccessKeyHash, DateTimeOffset ExpiresAt);
 
     // ---- Free-bed search -----------------------------------------------------------------------
 
@@ -152,7 +208,7 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         // Read before searching: a commit during the search moves later lookups to a new key.
         var generation = Volatile.Read(ref _profileGenerations.GetOrAdd(profile, static _ => new StrongBox()).Value);
         var key = $"{Prefix}:s:{profile}.{generation}:{today.DayNumber}:{Convert.ToBase64String(request.ToByteArray())}";
-        if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes && Open(key, bytes, EntryKind.Search, out _) is { } payload)
+        if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes && Open(key, bytes, EntryKind.Search, out _, out _) is { } payload)
         {
             if (TryParse(SearchFreeBedsResponse.Parser, payload) is { } cached)
             {
@@ -189,7 +245,9 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         {
             stripe.Generation++;
             stripe.Pending++;
-            deletion = _store.DeleteAsync(QueueKey(code));
+            var key = QueueKey(code);
+            _near?.Remove(key);
+            deletion = _store.DeleteAsync(key);
         }
 
         if (deletion.IsCompleted)
@@ -235,9 +293,10 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     }
 
     /// <summary>The payload of a sound, unexpired entry of <paramref name="kind"/> for <paramref name="key"/>; null otherwise.</summary>
-    private ReadOnlyMemory<byte>? Open(string key, byte[] entry, EntryKind kind, out byte[] accessKeyHash)
+    private ReadOnlyMemory<byte>? Open(string key, byte[] entry, EntryKind kind, out byte[] accessKeyHash, out DateTimeOffset expiresAt)
     {
         accessKeyHash = NoKey;
+        expiresAt = default;
         Span<byte> mac = stackalloc byte[MacLength];
         if (entry.Length < PayloadOffset || !entry.AsSpan(0, 4).SequenceEqual(Magic) || entry[4] != (byte)kind)
         {
@@ -252,7 +311,8 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
             return null;
         }
 
-        if (BinaryPrimitives.ReadInt64LittleEndian(entry.AsSpan(5)) <= _time.GetUtcNow().ToUnixTimeMilliseconds())
+        expiresAt = DateTimeOffset.FromUnixTimeMilliseconds(BinaryPrimitives.ReadInt64LittleEndian(entry.AsSpan(5)));
+        if (expiresAt <= _time.GetUtcNow())
         {
             return null;
         }
@@ -283,7 +343,11 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         }
     }
 
-    public ValueTask DisposeAsync() => _store.DisposeAsync();
+    public ValueTask DisposeAsync()
+    {
+        _near?.Dispose();
+        return _store.DisposeAsync();
+    }
 
     private enum EntryKind : byte
     {

@@ -5,13 +5,18 @@ using BedBureau.Gateway.Tests.EndToEnd;
 
 namespace BedBureau.Gateway.Tests.Cache;
 
-/// <summary>The gateway on the shared test Redis, under a key namespace of its own.</summary>
-public sealed class SharedRedisGatewayFixture : GatewayFixture
+/// <summary>
+/// The gateway on the shared test Redis, under a key namespace of its own; without the near
+/// cache, so that every lookup's entry comes from Redis.
+/// </summary>
+public class SharedRedisGatewayFixture : GatewayFixture
 {
     public string Namespace { get; } = $"bbtest{Guid.NewGuid():N}";
 
+    protected virtual long NearEntries => 0;
+
     protected override Task<IEnumerable<string>> SettingsAsync() =>
-        Task.FromResult<IEnumerable<string>>([$"--ConnectionStrings:Redis={RedisServer.Shared}", $"--Cache:Namespace={Namespace}"]);
+        Task.FromResult<IEnumerable<string>>([$"--ConnectionStrings:Redis={RedisServer.Shared}", $"--Cache:Namespace={Namespace}", $"--Cache:NearEntries={NearEntries}"]);
 
     public override async Task InitializeAsync()
     {
@@ -53,7 +58,13 @@ internal static class CacheWarmUp
     }
 }
 
-/// <summary>The gateway on a Redis of its own, which the tests kill, pause and restart.</summary>
+/// <summary>The gateway on the shared test Redis with its near cache, as deployed.</summary>
+public sealed class NearCacheGatewayFixture : SharedRedisGatewayFixture
+{
+    protected override long NearEntries => 1_000;
+}
+
+/// <summary>The gateway on a Redis of its own (no near cache), which the tests kill, pause and restart.</summary>
 public sealed class OwnRedisGatewayFixture : GatewayFixture
 {
     public RedisServer Redis { get; } = new();
@@ -64,7 +75,7 @@ public sealed class OwnRedisGatewayFixture : GatewayFixture
 
         // Entries outlive a pause of the server, so that a stale one would be there to be (wrongly) served.
         // The patients' per-address bucket never refills on the fake clock: room for the load test's lookups.
-        return [$"--ConnectionStrings:Redis={Redis.Configuration}", "--Cache:PositionMaxAgeSeconds=600", "--Cache:BreakerOpenSeconds=0.2", "--Patients:LookupBurst=1000000"];
+        return [$"--ConnectionStrings:Redis={Redis.Configuration}", "--Cache:PositionMaxAgeSeconds=600", "--Cache:BreakerOpenSeconds=0.2", "--Cache:NearEntries=0", "--Patients:LookupBurst=1000000"];
     }
 
     public override async Task InitializeAsync()

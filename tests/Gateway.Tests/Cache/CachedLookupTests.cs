@@ -169,6 +169,32 @@ public sealed class InProcessCacheTests(InProcessCacheGatewayFixture gateway) : 
     public void Without_Redis_the_cache_is_in_process() => Assert.Equal("in-process", Cache.Kind);
 }
 
+public sealed class NearCacheTests(NearCacheGatewayFixture gateway) : CachedLookupTests(gateway), IClassFixture<NearCacheGatewayFixture>
+{
+    [Fact]
+    public async Task A_hot_code_is_answered_in_this_process_and_its_Redis_entry_is_not_read_again()
+    {
+        var (hospital, profile) = await TargetAsync();
+        var (registered, _) = await RegisterAsync(hospital, profile);
+        var expected = await LookUpAsync(registered);
+        await UntilCacheHitsAsync(registered);
+
+        // Redis's entry spoiled: a lookup that read it would count it poisoned and ask the grain.
+        using (var redis = await ConnectionMultiplexer.ConnectAsync(RedisServer.Shared))
+        {
+            await redis.GetDatabase().StringSetAsync(Cache.QueueKey(registered.HospitalizationCode), "spoiled", TimeSpan.FromMinutes(1));
+        }
+
+        var (nearHits, poisoned, misses) = (Cache.NearHits, Cache.Poisoned, Cache.Misses);
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.Equal(expected, await LookUpAsync(registered));
+        }
+
+        Assert.Equal((nearHits + 10, poisoned, misses), (Cache.NearHits, Cache.Poisoned, Cache.Misses));
+    }
+}
+
 public sealed class RedisCacheTests(SharedRedisGatewayFixture gateway) : CachedLookupTests(gateway), IClassFixture<SharedRedisGatewayFixture>
 {
     private async Task<(ConnectionMultiplexer Redis, IDatabase Database)> ConnectAsync()
