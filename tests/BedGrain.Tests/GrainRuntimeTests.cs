@@ -20,11 +20,22 @@ public sealed class GrainRuntimeTests
         /// <summary>When set, a wake-up before <see cref="NextWakeUp"/> does nothing, as a real grain's.</summary>
         public TimeProvider? Clock { get; set; }
 
+        /// <summary>While set, each wake-up fails with it (and is counted in <see cref="FailedWakeUps"/>).</summary>
+        public Exception? WakeUpFailure { get; set; }
+
+        public int FailedWakeUps;
+
         public Task WakeUpAsync(CancellationToken cancellationToken)
         {
             if (Clock is not null && NextWakeUp > Clock.GetUtcNow())
             {
                 return Task.CompletedTask;
+            }
+
+            if (WakeUpFailure is { } failure)
+            {
+                Interlocked.Increment(ref FailedWakeUps);
+                return Task.FromException(failure);
             }
 
             WakeUps++;
@@ -167,6 +178,51 @@ public sealed class GrainRuntimeTests
         var woken = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
 
         await WaitUntil(() => woken.WakeUps == 1);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_failed_wake_up_is_tried_again_after_a_pause_not_at_once(bool staleActivation)
+    {
+        var time = new FakeTimeProvider();
+        var failure = staleActivation ? new StorageConflictException("another node committed") : (Exception)new IOException("database unreachable");
+        var grains = new List<CountingGrain>();
+        var failing = true;
+        await using var runtime = new GrainRuntime<string, CountingGrain>(
+            (_, _) =>
+            {
+                // Every activation fails its wake-up until the test lifts the failure.
+                var grain = new CountingGrain(grains.Count + 1) { WakeUpFailure = Volatile.Read(ref failing) ? failure : null, NextWakeUp = time.GetUtcNow().AddHours(1) };
+                lock (grains)
+                {
+                    grains.Add(grain);
+                }
+
+                return Task.FromResult(grain);
+            },
+            new GrainRuntimeOptions { IdleTimeout = TimeSpan.FromDays(1), WakeUpRetryAfter = TimeSpan.FromMinutes(1) },
+            time);
+        await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(0));
+        int Failed() { lock (grains) { return grains.Sum(g => g.FailedWakeUps); } }
+
+        time.Advance(TimeSpan.FromHours(1));
+        await WaitUntil(() => Failed() == 1);
+        await Task.Delay(200); // a retry at once would run hundreds of times meanwhile
+        time.Advance(TimeSpan.FromSeconds(59));
+        await Task.Delay(50);
+        Assert.Equal(1, Failed());
+
+        lock (grains)
+        {
+            Volatile.Write(ref failing, false);
+            grains.ForEach(g => g.WakeUpFailure = null);
+        }
+
+        time.Advance(TimeSpan.FromSeconds(1));
+        await WaitUntil(() => { lock (grains) { return grains.Sum(g => g.WakeUps) == 1; } });
+        Assert.Equal(1, Failed());
+        Assert.Equal(staleActivation ? 2 : 1, runtime.Activations);
     }
 
     [Fact]

@@ -48,6 +48,9 @@ public sealed record GrainRuntimeOptions
 
     /// <summary>An activation not called for this long is deactivated.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>A wake-up that failed (storage down, a stale activation) is tried again after this.</summary>
+    public TimeSpan WakeUpRetryAfter { get; init; } = TimeSpan.FromMinutes(1);
 }
 
 /// <summary>
@@ -142,9 +145,12 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
 
                 var grain = activation.Grain ??= await ActivateAsync(key, cancellationToken).ConfigureAwait(false);
                 activation.LastUsed = _time.GetTimestamp();
+                var succeeded = false;
                 try
                 {
-                    return await call(grain, argument).ConfigureAwait(false);
+                    var result = await call(grain, argument).ConfigureAwait(false);
+                    succeeded = true;
+                    return result;
                 }
                 catch (StorageConflictException)
                 {
@@ -154,7 +160,9 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
                 }
                 finally
                 {
-                    if (!activation.Deactivated)
+                    // After a failed turn a due time already past is left to the failed wake-up's
+                    // retry: arming it again would retry at once, in a loop while storage is down.
+                    if (!activation.Deactivated && (succeeded || !(grain.NextWakeUp <= _time.GetUtcNow())))
                     {
                         ArmWakeUp(key, grain);
                     }
@@ -256,21 +264,27 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
     {
         lock (_reminders)
         {
-            if (_reminders.TryGetValue(reminder.Key, out var current) && ReferenceEquals(current, reminder))
+            if (!_reminders.TryGetValue(reminder.Key, out var current) || !ReferenceEquals(current, reminder))
             {
-                _reminders.Remove(reminder.Key);
-                reminder.Timer.Dispose();
+                return; // superseded by a later RemindAt
             }
+
+            _reminders.Remove(reminder.Key);
+            reminder.Timer.Dispose();
         }
 
         try
         {
             await CallAsync(reminder.Key, 0, static (grain, _) => WakeUp(grain), _disposed.Token).ConfigureAwait(false);
         }
+        catch (Exception) when (!_disposed.IsCancellationRequested)
+        {
+            // Again after a pause, not at once (grains also check what is due at the start of
+            // each turn).
+            RemindAt(reminder.Key, _time.GetUtcNow() + _options.WakeUpRetryAfter);
+        }
         catch (Exception)
         {
-            // A wake-up that failed (storage down) runs again at the next call: grains also check
-            // what is due at the start of each turn.
         }
     }
 
