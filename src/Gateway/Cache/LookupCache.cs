@@ -31,10 +31,12 @@ namespace BedBureau.Gateway.Cache;
 /// An entry holds the access key's SHA-256 (compared in constant time on every hit) and the
 /// patient's view only: never the IIN, never the key itself.
 /// <para>
-/// With Redis, patients' statuses are also kept in this process (the near cache, bounded): the
-/// hottest codes then cost no round trip. Its entries are written and dropped under the same
-/// stripe lock and generation checks as Redis's, and its keys carry the same epoch, so it is
-/// never staler than Redis (Redis entries are this process's own too: see the instance id).
+/// Patients' statuses are kept in this process as parsed objects (the near cache, bounded): in
+/// front of Redis, so that the hottest codes cost no round trip, or alone without Redis (no seal
+/// to check then: nothing outside the process can write them). Its entries are written and
+/// dropped under the same stripe lock and generation checks as Redis's, and its keys carry the
+/// same epoch, so it is never staler than Redis (Redis entries are this process's own too: see
+/// the instance id).
 /// </para>
 /// </summary>
 public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
@@ -65,7 +67,10 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         Options = options;
         _time = time;
         _store = store ?? new InProcessCacheStore(options.InProcessEntries);
+        _near = _store.IsRemote ? null : NearCache(options.InProcessEntries);
     }
+
+    private static MemoryCache NearCache(long entries) => new(new MemoryCacheOptions { SizeLimit = entries, CompactionPercentage = 0.2 });
 
     public CacheOptions Options { get; }
 
@@ -96,10 +101,9 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
             var previous = _store;
             _store = await RedisCacheStore.ConnectAsync(Options, logger).ConfigureAwait(false);
             await previous.DisposeAsync().ConfigureAwait(false);
-            if (Options.NearEntries > 0)
-            {
-                _near = new(new MemoryCacheOptions { SizeLimit = Options.NearEntries, CompactionPercentage = 0.2 });
-            }
+            var previousNear = _near;
+            _near = Options.NearEntries > 0 ? NearCache(Options.NearEntries) : null;
+            previousNear?.Dispose();
         }
     }
 
@@ -112,7 +116,8 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     /// <summary>
     /// The patient's status of <paramref name="code"/>: from the cache when the entry is sound,
     /// fresh enough and the access key matches it; else from <paramref name="load"/> (the grain,
-    /// which checks the key itself), then cached.
+    /// which checks the key itself), then cached. The status may be shared with other lookups:
+    /// read it, never change it.
     /// </summary>
     internal async Task<QueueStatus> QueueStatusAsync(string code, string accessKey, Func<Task<PatientLookup>> load)
     {
@@ -128,10 +133,10 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
                 RequireKey(accessKey, near.AccessKeyHash);
                 Interlocked.Increment(ref _hits);
                 Interlocked.Increment(ref _nearHits);
-                return near.Status.Clone();
+                return near.Status;
             }
 
-            if (await _store.GetAsync(key).ConfigureAwait(false) is { } bytes
+            if (_store.IsRemote && await _store.GetAsync(key).ConfigureAwait(false) is { } bytes
                 && Open(key, bytes, EntryKind.QueueStatus, out var keyHash, out var expiresAt) is { } payload)
             {
                 RequireKey(accessKey, keyHash);
@@ -144,7 +149,7 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
                         {
                             if (stripe.Generation == generation && stripe.Pending == 0)
                             {
-                                KeepNear(key, new NearEntry(cached.Clone(), keyHash, expiresAt));
+                                KeepNear(key, new NearEntry(cached, keyHash, expiresAt));
                             }
                         }
                     }
@@ -161,16 +166,20 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
         if (!bypass)
         {
             var ttl = lookup.Active ? Options.PositionMaxAge : Options.TerminalTtl;
-            var entry = Seal(key!, EntryKind.QueueStatus, lookup.AccessKeyHash, ttl, lookup.Status);
+            var entry = _store.IsRemote ? Seal(key!, EntryKind.QueueStatus, lookup.AccessKeyHash, ttl, lookup.Status) : null;
             lock (stripe)
             {
                 // A change committed since the grain was read would make this entry stale.
                 if (stripe.Generation == generation && stripe.Pending == 0)
                 {
-                    _store.Set(key!, entry, ttl);
+                    if (entry is not null)
+                    {
+                        _store.Set(key!, entry, ttl);
+                    }
+
                     if (_near is not null)
                     {
-                        KeepNear(key!, new NearEntry(lookup.Status.Clone(), lookup.AccessKeyHash, _time.GetUtcNow() + ttl));
+                        KeepNear(key!, new NearEntry(lookup.Status, lookup.AccessKeyHash, _time.GetUtcNow() + ttl));
                     }
                 }
             }
