@@ -11,24 +11,17 @@ namespace BedBureau.BedGrain.Tests;
 public sealed class ReferralLoadingTests
 {
     /// <summary>The in-memory storage, counting the referral loads.</summary>
-    private sealed class CountingStorage(InMemoryBedGrainStorage inner) : IBedGrainStorage
+    private sealed class CountingStorage(InMemoryBedGrainStorage inner) : DelegatingStorage(inner)
     {
         public int ReferralLoads;
 
         public InMemoryBedGrainStorage Inner => inner;
 
-        public Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken) => inner.LoadAsync(key, requestsSince, cancellationToken);
-
-        public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
+        public override Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref ReferralLoads);
-            return inner.LoadReferralsAsync(key, version, cancellationToken);
+            return base.LoadReferralsAsync(key, version, cancellationToken);
         }
-
-        public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
-            inner.CommitAsync(key, expectedVersion, change, cancellationToken);
-
-        public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => inner.ReadSummariesAsync(fromDate, cancellationToken);
     }
 
     private readonly CountingStorage _storage = new(new InMemoryBedGrainStorage());
