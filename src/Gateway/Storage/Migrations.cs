@@ -214,5 +214,22 @@ public static class Migrations
                 CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code, created_at)
                     WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
                 """),
+        new(7, "SQLite: a grain's calendar stored together (read on every activation)",
+            Postgres: """
+                -- Nothing to do: PostgreSQL's heap has no key order to store by; its index scan of a calendar is cheap enough.
+                SELECT 1;
+                """,
+            Sqlite: """
+                CREATE TABLE admission_days_by_grain (
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    date TEXT NOT NULL,
+                    slots INTEGER NOT NULL,
+                    PRIMARY KEY (hospital_id, profile_code, date)) WITHOUT ROWID;
+                INSERT INTO admission_days_by_grain (hospital_id, profile_code, date, slots)
+                    SELECT hospital_id, profile_code, date, slots FROM admission_days;
+                DROP TABLE admission_days;
+                ALTER TABLE admission_days_by_grain RENAME TO admission_days;
+                """),
     ];
 }
