@@ -39,10 +39,8 @@ public sealed class BedProfileGrain : IGrain
     private long _nextEventSequence = 1;
 
     // Until the first referral operation the referrals stay in storage (see BedGrainSnapshot):
-    // the queue's length and first date come from the snapshot meanwhile.
+    // meanwhile the snapshot's reservations per date give the queue's length and first date.
     private bool _referralsLoaded;
-    private int _unloadedQueueLength;
-    private DateOnly? _unloadedFirstDate;
 
     private BedProfileGrain(BedGrainKey key, BedGrainContext context)
     {
@@ -80,11 +78,6 @@ public sealed class BedProfileGrain : IGrain
             foreach (var (date, active) in snapshot.ActiveByDate)
             {
                 grain._reserved[date] = active;
-                grain._unloadedQueueLength += active;
-                if (active > 0 && !(grain._unloadedFirstDate <= date))
-                {
-                    grain._unloadedFirstDate = date;
-                }
             }
 
             foreach (var record in snapshot.Idempotency.OrderBy(r => r.CreatedAt))
@@ -107,7 +100,9 @@ public sealed class BedProfileGrain : IGrain
         return grain;
     }
 
-    public DateTimeOffset? NextWakeUp => (_referralsLoaded ? _queue.FirstDate : _unloadedFirstDate) is { } first ? NoShowAt(first) : null;
+    public DateTimeOffset? NextWakeUp => (_referralsLoaded ? _queue.FirstDate : FirstReservedDate()) is { } first ? NoShowAt(first) : null;
+
+    private DateOnly? FirstReservedDate() => _reserved.Where(d => d.Value > 0).Select(d => (DateOnly?)d.Key).Min();
 
     /// <summary>Loads the referrals on the grain's first referral operation; a no-op afterwards.</summary>
     private ValueTask EnsureReferralsAsync(CancellationToken cancellationToken) =>
@@ -500,7 +495,7 @@ public sealed class BedProfileGrain : IGrain
         return result;
     }
 
-    public int QueueLength => _referralsLoaded ? _queue.Count : _unloadedQueueLength;
+    public int QueueLength => _referralsLoaded ? _queue.Count : _reserved.Values.Sum();
 
     /// <summary>The events after <paramref name="sequence"/>, in order, each with its referral now (watch streams resuming).</summary>
     public async Task<IReadOnlyList<(ReferralEvent Event, Referral Referral)>> EventsAfterAsync(long sequence, CancellationToken cancellationToken)

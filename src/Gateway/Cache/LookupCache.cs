@@ -48,6 +48,7 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     private const int PayloadOffset = HeaderLength + MacLength;
     private static readonly byte[] Magic = "BBC1"u8.ToArray();
     private static readonly byte[] NoKey = new byte[32];
+    private static readonly Task<bool> Gone = Task.FromResult(true);
 
     private readonly byte[] _secret = RandomNumberGenerator.GetBytes(32);
     private readonly string _instance = Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant();
@@ -256,7 +257,7 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
             stripe.Pending++;
             var key = QueueKey(code);
             _near?.Remove(key);
-            deletion = _store.DeleteAsync(key);
+            deletion = _store.IsRemote ? _store.DeleteAsync(key) : Gone;
         }
 
         if (deletion.IsCompleted)

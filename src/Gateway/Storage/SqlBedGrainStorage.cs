@@ -292,12 +292,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = Command(connection, $"""
-            SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p;
-            SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p;
-            SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date;
-            {IdempotencyQuery(registrations: false)}
-            """, key, ("@since", requestsSince.ToUniversalTime()));
+        await using var query = Command(connection, SnapshotQuery, key, ("@since", requestsSince.ToUniversalTime()));
         await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -335,11 +330,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     public async Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = Command(connection, $"""
-            SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since);
-            {IdempotencyQuery(registrations: true)};
-            SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p
-            """, key, ("@since", RetainedSince));
+        await using var query = Command(connection, ReferralsQuery, key, ("@since", RetainedSince));
         await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         var referrals = new List<Referral>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -366,6 +357,19 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private static string IdempotencyQuery(bool registrations) => $"""
         SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records
         WHERE hospital_id = @h AND profile_code = @p AND operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND created_at >= @since
+        """;
+
+    private static readonly string SnapshotQuery = $"""
+        SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p;
+        SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p;
+        SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date;
+        {IdempotencyQuery(registrations: false)}
+        """;
+
+    private static readonly string ReferralsQuery = $"""
+        SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since);
+        {IdempotencyQuery(registrations: true)};
+        SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p
         """;
 
     private async Task<List<IdempotencyRecord>> ReadIdempotencyAsync(DbDataReader reader, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
