@@ -41,6 +41,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
     [Fact]
     public async Task Changes_fail_unavailable_reads_go_on_and_the_gateway_recovers_without_a_restart()
     {
+        await gateway.Postgres.EnsureRunningAsync();
         var hospitalId = gateway.Hospital().organization_id;
         var info = await gateway.Anonymous.UnaryAsync(Api.GetHospital, new GetHospitalRequest { HospitalId = hospitalId });
         var profile = info.Hospital.BedProfileCodes[0];
@@ -92,6 +93,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
     [Fact]
     public async Task Readiness_turns_503_while_postgres_is_down_and_liveness_stays_200()
     {
+        await gateway.Postgres.EnsureRunningAsync();
         using var http = new HttpClient { BaseAddress = new Uri(gateway.HttpAddress), DefaultRequestVersion = HttpVersion.Version11 };
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/readyz")).StatusCode);
 
@@ -130,6 +132,7 @@ public sealed class PostgresOutageTests(OwnPostgresGatewayFixture gateway, ITest
     [Fact]
     public async Task Under_load_PostgreSQL_stopped_and_started_loses_nothing_acknowledged_and_the_load_recovers_unattended()
     {
+        await gateway.Postgres.EnsureRunningAsync();
         // Two hospitals with room for the whole run; registrations, patients' lookups and bed reports in parallel.
         var targets = new List<(DemoKey Key, string Profile)>();
         for (var index = 1; index < 3; index++)

@@ -41,6 +41,15 @@ public sealed class PostgresServer : IAsyncDisposable
     public Task StartAsync() =>
         PostgresAsync($"{_bin}/pg_ctl -D {Directory}/data -l {Directory}/log -w start -o \"-c listen_addresses=127.0.0.1 -p {Port} -k {Directory} -c fsync=off\"");
 
+    /// <summary>Starts the server unless it runs: a test that failed while it was down leaves it so.</summary>
+    public async Task EnsureRunningAsync()
+    {
+        if (!File.Exists(Path.Combine(Directory, "data", "postmaster.pid")))
+        {
+            await StartAsync();
+        }
+    }
+
     /// <summary>Fast shutdown: sessions are closed, the port stops answering.</summary>
     public Task StopAsync() => PostgresAsync($"{_bin}/pg_ctl -D {Directory}/data -m fast -w stop");
 

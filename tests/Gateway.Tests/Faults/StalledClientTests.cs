@@ -33,9 +33,6 @@ public sealed class StallGatewayFixture : GatewayFixture
         $"--Watch:BufferedEvents={WatchBuffer}",
         $"--Kestrel:Limits:Http2:KeepAlivePingDelay={KeepAlive}",
         $"--Kestrel:Limits:Http2:KeepAlivePingTimeout={KeepAlive}",
-
-        // The patients' per-address bucket never refills on the fake clock: room for the load's lookups.
-        "--Patients:LookupBurst=1000000",
     ]);
 }
 
