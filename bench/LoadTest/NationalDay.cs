@@ -56,7 +56,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
 
     private readonly RpcStats _stats = new();
     private readonly List<string> _violations = [];
-    private readonly List<(string Phase, TimeSpan Took, string Note)> _phases = [];
+    private readonly List<(string Phase, TimeSpan Took, string Note, PhaseCpu Cpu)> _phases = [];
     private readonly Dictionary<string, HospitalState> _hospitals = [];
     private readonly List<Acknowledged> _acknowledged = [];
     private HashSet<string> _childProfiles = [];
@@ -103,10 +103,53 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     private async Task<TimeSpan> Phase(string name, string note, Func<Task> run)
     {
         log.WriteLine($"{DateTime.UtcNow:HH:mm:ss} {name}: {note}");
+        var before = await CpuNowAsync().ConfigureAwait(false);
         var watch = Stopwatch.StartNew();
         await run().ConfigureAwait(false);
-        _phases.Add((name, watch.Elapsed, note));
-        return watch.Elapsed;
+        var took = watch.Elapsed;
+        var after = await CpuNowAsync().ConfigureAwait(false);
+        _phases.Add((name, took, note, after - before));
+        return took;
+    }
+
+    /// <summary>
+    /// CPU seconds so far of this tool, of the gateway (from its /metrics) and of the whole
+    /// machine (Linux /proc/stat): per phase they say whose work bounds it, as all share two
+    /// cores. Null parts are unknown here.
+    /// </summary>
+    private async Task<PhaseCpu> CpuNowAsync()
+    {
+        using var self = Process.GetCurrentProcess();
+        var gateway = await GatewayCpuAsync(CancellationToken.None).ConfigureAwait(false);
+        return new PhaseCpu(self.TotalProcessorTime, gateway, MachineBusy());
+    }
+
+    /// <summary>Busy CPU time of all cores (user, nice, system, irq, softirq, steal), or null off Linux.</summary>
+    private static TimeSpan? MachineBusy()
+    {
+        try
+        {
+            var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+            long Ticks(int i) => long.Parse(fields[i], System.Globalization.CultureInfo.InvariantCulture);
+
+            // cpu user nice system idle iowait irq softirq steal: USER_HZ is 100 on Linux.
+            var busy = Ticks(1) + Ticks(2) + Ticks(3) + Ticks(6) + Ticks(7) + Ticks(8);
+            return TimeSpan.FromSeconds(busy / 100.0);
+        }
+        catch (IOException)
+        {
+            return null;
+        }
+    }
+
+    private sealed record PhaseCpu(TimeSpan Tool, TimeSpan? Gateway, TimeSpan? Machine)
+    {
+        public static PhaseCpu operator -(PhaseCpu after, PhaseCpu before) =>
+            new(after.Tool - before.Tool, after.Gateway - before.Gateway, after.Machine - before.Machine);
+
+        public override string ToString() =>
+            $"CPU s: tool {Tool.TotalSeconds:0.0}" + (Gateway is { } g ? $", gateway {g.TotalSeconds:0.0}" : "")
+            + (Machine is { } m ? $", rest of the machine {Math.Max(0, (m - Tool - (Gateway ?? TimeSpan.Zero)).TotalSeconds):0.0}" : "");
     }
 
     private async Task LoadDirectoryAsync(KeyEntry[] hospitalKeys, CancellationToken cancellationToken)
@@ -471,9 +514,10 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         var text = new System.Text.StringBuilder();
         text.AppendLine();
         text.AppendLine($"National day against {options.Server}: scale {options.Scale}, {_hospitals.Count} hospitals, {_acknowledged.Count} referrals acknowledged of {options.Referrals}, {options.Lookups} lookups");
-        foreach (var (phase, took, note) in _phases)
+        foreach (var (phase, took, note, cpu) in _phases)
         {
             text.AppendLine($"  {phase,-24} {took.TotalSeconds,8:0.00} s  {note}");
+            text.AppendLine($"  {"",-24} {"",8}    {cpu}");
         }
 
         text.AppendLine($"  day (reporting hour to no-shows) {day.TotalSeconds:0.00} s; ReportBeds {updatesPerSecond:0} profile updates/s ({_reportBedsTook.TotalSeconds:0.00} s for all hospitals' reports)");
