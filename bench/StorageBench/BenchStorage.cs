@@ -15,11 +15,19 @@ namespace BedBureau.StorageBench;
 /// <summary>A fresh database (PostgreSQL or SQLite) with the gateway's storage on it, as the gateway configures it.</summary>
 internal sealed class BenchStorage : IAsyncDisposable
 {
-    private BenchStorage(string kind, string? postgres, string dataDirectory)
+    /// <summary>A database named by the caller is kept for the next run; one made for this run is not.</summary>
+    private readonly bool _kept;
+
+    /// <summary>The admin connection that made the PostgreSQL database (and drops it).</summary>
+    private readonly string? _admin;
+
+    private BenchStorage(string kind, string? postgres, string dataDirectory, bool kept, string? admin)
     {
         Kind = kind;
         Postgres = postgres;
         DataDirectory = dataDirectory;
+        _kept = kept;
+        _admin = admin;
     }
 
     public string Kind { get; }
@@ -36,7 +44,7 @@ internal sealed class BenchStorage : IAsyncDisposable
         Directory.CreateDirectory(directory);
         if (kind != "postgres")
         {
-            return new BenchStorage(kind, null, directory);
+            return new BenchStorage(kind, null, directory, kept: database is not null, admin: null);
         }
 
         var name = database ?? $"bb_bench_{Guid.NewGuid():N}";
@@ -51,7 +59,8 @@ internal sealed class BenchStorage : IAsyncDisposable
             }
         }
 
-        return new BenchStorage(kind, new NpgsqlConnectionStringBuilder(postgresAdmin) { Database = name, MaxPoolSize = 100 }.ConnectionString, directory);
+        return new BenchStorage(kind, new NpgsqlConnectionStringBuilder(postgresAdmin) { Database = name, MaxPoolSize = 100 }.ConnectionString, directory,
+            kept: database is not null, admin: postgresAdmin);
     }
 
     /// <summary>The gateway's storage (same settings keys) on this database.</summary>
@@ -115,5 +124,22 @@ internal sealed class BenchStorage : IAsyncDisposable
         await Task.WhenAll(tasks);
     }
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>A database made for this run is dropped (a named one is kept for the next).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_kept)
+        {
+            return;
+        }
+
+        Directory.Delete(DataDirectory, recursive: true);
+        if (Postgres is not null)
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var connection = new NpgsqlConnection(_admin);
+            await connection.OpenAsync();
+            await using var drop = new NpgsqlCommand($"DROP DATABASE IF EXISTS {new NpgsqlConnectionStringBuilder(Postgres).Database} WITH (FORCE)", connection);
+            await drop.ExecuteNonQueryAsync();
+        }
+    }
 }

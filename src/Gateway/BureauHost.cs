@@ -182,6 +182,7 @@ public sealed partial class BureauHost(
         }
 
         await RunAllAsync(work, 256).ConfigureAwait(false);
+        await Storage.AfterBulkLoadAsync(cancellationToken).ConfigureAwait(false);
         LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, registered, DemoKeysFile);
     }
 

@@ -64,6 +64,25 @@ public sealed class GatewayStorage : IAsyncDisposable
     public Task MigrateAsync(CancellationToken cancellationToken) =>
         _postgres is not null ? _postgres.MigrateAsync(cancellationToken) : _sqlite!.MigrateAsync(cancellationToken);
 
+    /// <summary>
+    /// After a bulk load (the sample), PostgreSQL's statistics and visibility map (which index-only
+    /// scans need) are made now, not by autovacuum under the first hour's load. SQLite has no such
+    /// debt; its plans were chosen without statistics and stay so.
+    /// </summary>
+    public async Task AfterBulkLoadAsync(CancellationToken cancellationToken)
+    {
+        if (Dialect != SqlDialect.Postgres)
+        {
+            return;
+        }
+
+        await using var connection = await Open(cancellationToken).ConfigureAwait(false);
+        await using var command = connection.CreateCommand();
+        command.CommandText = "VACUUM ANALYZE";
+        command.CommandTimeout = 0;
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>True when the database answers a trivial query (health, readiness).</summary>
     public async Task<bool> PingAsync(CancellationToken cancellationToken)
     {

@@ -231,5 +231,18 @@ public static class Migrations
                 DROP TABLE admission_days;
                 ALTER TABLE admission_days_by_grain RENAME TO admission_days;
                 """),
+        new(8, "PostgreSQL: a grain's registrations read from one index",
+            Postgres: """
+                -- Loading a grain's referrals reads its registrations too; in the heap they lie one
+                -- per page among everyone's. Covered by this index they are an index-only scan of a
+                -- few pages (about 50 heap pages fewer per grain on the national dataset).
+                CREATE INDEX idempotency_records_registrations ON idempotency_records (hospital_id, profile_code, created_at)
+                    INCLUDE (key, operation, code, protected_access_key)
+                    WHERE operation IN ('RegisterReferral', 'RegisterReferral:Fenced');
+                """,
+            Sqlite: """
+                -- Nothing to do: the embedded store's day is not bound by these reads.
+                SELECT 1;
+                """),
     ];
 }
