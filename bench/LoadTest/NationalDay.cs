@@ -63,8 +63,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     private GrpcChannel _channel = null!;
     private DateOnly _today;
     private TimeSpan _reportBedsTook;
-    private TimeSpan _reportBedsToolCpu;
-    private TimeSpan? _reportBedsGatewayCpu;
+    private PhaseCpu? _reportBedsCpu;
 
     public async Task<NationalDayResult> RunAsync(CancellationToken cancellationToken)
     {
@@ -178,9 +177,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         var lastDay = _today.AddDays(30);
 
         // CPU of both sides of the burst: on two shared cores the tool's own share bounds the rate too.
-        var gatewayCpu = await GatewayCpuAsync(cancellationToken).ConfigureAwait(false);
-        using var self = Process.GetCurrentProcess();
-        var toolCpu = self.TotalProcessorTime;
+        var cpuBefore = await CpuNowAsync().ConfigureAwait(false);
         var watch = Stopwatch.StartNew();
         await ForEachAsync(hospitals.Length, options.Concurrency, async i =>
         {
@@ -197,9 +194,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             await _stats.CallAsync("ReportBeds", () => _channel.UnaryAsync(Api.ReportBeds, report, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
         }).ConfigureAwait(false);
         _reportBedsTook = watch.Elapsed;
-        self.Refresh();
-        _reportBedsToolCpu = self.TotalProcessorTime - toolCpu;
-        _reportBedsGatewayCpu = await GatewayCpuAsync(cancellationToken).ConfigureAwait(false) - gatewayCpu;
+        _reportBedsCpu = await CpuNowAsync().ConfigureAwait(false) - cpuBefore;
 
         var calendars = hospitals.SelectMany(h => h.Profiles.Select(p => (Hospital: h, Profile: p.Key, Total: p.Value))).ToArray();
         await ForEachAsync(calendars.Length, options.Concurrency, async i =>
@@ -522,8 +517,8 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
 
         text.AppendLine($"  day (reporting hour to no-shows) {day.TotalSeconds:0.00} s; ReportBeds {updatesPerSecond:0} profile updates/s ({_reportBedsTook.TotalSeconds:0.00} s for all hospitals' reports)");
         var profiles = _hospitals.Values.Sum(h => h.Profiles.Count);
-        text.AppendLine($"  ReportBeds CPU per profile update: load tool {_reportBedsToolCpu.TotalMicroseconds / Math.Max(1, profiles):0} µs" +
-            (_reportBedsGatewayCpu is { } gateway ? $", gateway {gateway.TotalMicroseconds / Math.Max(1, profiles):0} µs" : ", gateway not measured (--gateway-metrics)"));
+        text.AppendLine($"  ReportBeds CPU per profile update: load tool {_reportBedsCpu!.Tool.TotalMicroseconds / Math.Max(1, profiles):0} µs" +
+            (_reportBedsCpu.Gateway is { } gateway ? $", gateway {gateway.TotalMicroseconds / Math.Max(1, profiles):0} µs" : ", gateway not measured (--gateway-metrics)"));
         text.AppendLine();
         text.AppendLine($"  {"rpc",-22} {"calls",9} {"calls/s",9} {"refused",8} {"errors",7} {"p50 ms",8} {"p99 ms",8} {"max ms",8}");
         var phaseOf = new Dictionary<string, string> { ["GetHospital"] = "directory", ["ReportBeds"] = "reporting hour", ["SetAdmissionCapacity"] = "reporting hour", ["SearchFreeBeds"] = "morning peak", ["RegisterReferral"] = "morning peak", ["GetQueueStatus"] = "patients and hospitals", ["ScheduleReferral"] = "patients and hospitals", ["AdmitPatient"] = "patients and hospitals", ["RefusePatient"] = "patients and hospitals", ["ListQueue"] = "invariants" };

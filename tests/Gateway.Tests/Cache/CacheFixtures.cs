@@ -74,7 +74,6 @@ public sealed class OwnRedisGatewayFixture : GatewayFixture
         await Redis.StartAsync();
 
         // Entries outlive a pause of the server, so that a stale one would be there to be (wrongly) served.
-        // The patients' per-address bucket never refills on the fake clock: room for the load test's lookups.
         return [$"--ConnectionStrings:Redis={Redis.Configuration}", "--Cache:PositionMaxAgeSeconds=600", "--Cache:BreakerOpenSeconds=0.2", "--Cache:NearEntries=0"];
     }
 
