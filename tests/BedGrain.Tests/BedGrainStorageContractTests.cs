@@ -132,6 +132,51 @@ public abstract class BedGrainStorageContractTests
         Assert.Equal(2, (await storage.LoadReferralsAsync(CityCardiology, 2, default)).Referrals.Count);
     }
 
+    /// <summary>
+    /// After a restart every grain activates at once: loads that arrive together (an adapter may
+    /// answer them in one batch) each get their own grain's state, a grain never stored gets
+    /// nothing, and a referrals load at a version no longer stored fails alone.
+    /// </summary>
+    [Fact]
+    public async Task Loads_of_many_grains_at_once_each_get_their_own_state()
+    {
+        var storage = await CreateStorageAsync();
+        var keys = Enumerable.Range(0, 40).Select(i => new BedGrainKey(CityHospital, $"P{i:00}")).ToArray();
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var referrals = Enumerable.Range(1, i % 3).Select(n => NewReferral($"75.01W9.P{i:00}.{n}", n) with { ProfileCode = keys[i].ProfileCode }).ToArray();
+            var report = new IdempotencyRecord($"{CityHospital}/b{i}", "ReportBeds", "", null, At);
+            await storage.CommitAsync(keys[i], 0, Change(1, referrals, [new(Day, i + 1)], new BedCensus(i + 10, i, 10, 0, 0, At), report), default);
+        }
+
+        var moved = 7;
+        await storage.CommitAsync(keys[moved], 1, Change(2, []), default);
+
+        var snapshots = await Task.WhenAll(keys.Append(new BedGrainKey(CityHospital, "P99")).Select(k => storage.LoadAsync(k, At.AddDays(-7), default)));
+        var referralLoads = keys.Select(k => storage.LoadReferralsAsync(k, 1, default)).ToArray();
+
+        Assert.Null(snapshots[^1]);
+        for (var i = 0; i < keys.Length; i++)
+        {
+            var snapshot = snapshots[i]!;
+            Assert.Equal(i == moved ? 2 : 1, snapshot.Version);
+            Assert.Equal(i + 10, snapshot.Census!.Total);
+            Assert.Equal(new CalendarSlots(Day, i + 1), Assert.Single(snapshot.Calendar));
+            Assert.Equal(i % 3 == 0 ? [] : new Dictionary<DateOnly, int> { [Day] = i % 3 }, snapshot.ActiveByDate);
+            Assert.Equal($"{CityHospital}/b{i}", Assert.Single(snapshot.Idempotency).Key);
+            if (i == moved)
+            {
+                await Assert.ThrowsAsync<StorageConflictException>(() => referralLoads[i]);
+                continue;
+            }
+
+            var loaded = await referralLoads[i];
+            Assert.Equal(i % 3, loaded.Referrals.Count);
+            Assert.All(loaded.Referrals, r => Assert.Equal(keys[i].ProfileCode, r.ProfileCode));
+            Assert.Empty(loaded.Registrations);
+        }
+    }
+
     [Fact]
     public async Task Later_commits_apply_as_deltas()
     {

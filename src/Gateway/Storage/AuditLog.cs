@@ -32,17 +32,17 @@ public sealed partial class AuditLog : IAsyncDisposable
     private const int MaxText = 200;
     private readonly Func<CancellationToken, ValueTask<DbConnection>> _open;
     private readonly SqlDialect _dialect;
-    private readonly GroupCommitter<AuditRecord, bool> _committer;
+    private readonly Batcher<AuditRecord, bool> _committer;
 
     public AuditLog(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, int writers)
     {
         _open = open;
         _dialect = dialect;
-        _committer = new GroupCommitter<AuditRecord, bool>(CommitBatchAsync, maxBatchSize: 256, writers, queueCapacity: 20_000);
+        _committer = new Batcher<AuditRecord, bool>(CommitBatchAsync, maxBatchSize: 256, writers, queueCapacity: 20_000, "The database did not commit the audit record.");
     }
 
     public Task AppendAsync(AuditRecord record, CancellationToken cancellationToken = default) =>
-        _committer.CommitAsync(Clean(record), cancellationToken);
+        _committer.SubmitAsync(Clean(record), cancellationToken);
 
     /// <summary>The contract's RPC behind each operation a grain records with its idempotency key.</summary>
     private static readonly Dictionary<string, string> GrainOperations = new(StringComparer.Ordinal)

@@ -54,6 +54,7 @@ public sealed class GatewayStorage : IAsyncDisposable
         {
             MaxBatchSize = section.GetValue("MaxBatchSize", 256),
             Writers = string.IsNullOrEmpty(postgres) ? 1 : section.GetValue("Writers", 2),
+            Readers = section.GetValue("Readers", 2),
             QueueCapacity = section.GetValue("QueueCapacity", 20_000),
         };
         return string.IsNullOrEmpty(postgres)

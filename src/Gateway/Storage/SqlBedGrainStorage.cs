@@ -28,7 +28,10 @@ public sealed record GroupCommitOptions
     /// <summary>Transactions committing at once (SQLite serializes writers: keep 1 there).</summary>
     public int Writers { get; init; } = 2;
 
-    /// <summary>Commits waiting beyond this make callers wait to queue (back-pressure).</summary>
+    /// <summary>Batches of grain loads running at once (each one round trip of set-based queries).</summary>
+    public int Readers { get; init; } = 2;
+
+    /// <summary>Commits (and loads) waiting beyond this make callers wait to queue (back-pressure).</summary>
     public int QueueCapacity { get; init; } = 20_000;
 
     /// <summary>Terminal referrals older than this are not loaded into grains (they stay in the database).</summary>
@@ -47,8 +50,12 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly SqlDialect _dialect;
     private readonly GroupCommitOptions _options;
     private readonly TimeProvider _time;
-    private readonly GroupCommitter<GrainWrite, bool> _committer;
+    private readonly Batcher<GrainWrite, bool> _committer;
+    private readonly Batcher<SnapshotLoad, BedGrainSnapshot?> _snapshotLoader;
+    private readonly Batcher<ReferralsLoad, BedGrainReferrals?> _referralsLoader;
     private readonly SharedStrings _shared = new();
+    private readonly string _snapshotsQuery;
+    private readonly string _referralsQuery;
 
     /// <summary>A writer's connection idle this long goes back to the pool rather than serve the next batch.</summary>
     private static readonly TimeSpan WriterConnectionIdle = TimeSpan.FromSeconds(30);
@@ -62,14 +69,18 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _dialect = dialect;
         _options = options;
         _time = time;
-        _committer = new GroupCommitter<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, metrics is null ? null : metrics.BatchCommitted);
+        _committer = new Batcher<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, "The database did not commit the write.", metrics is null ? null : metrics.BatchCommitted);
+        _snapshotsQuery = SnapshotsQuery;
+        _referralsQuery = ReferralsQuery;
+        _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
+        _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
     }
 
     private sealed record GrainWrite(BedGrainKey Key, long ExpectedVersion, BedGrainChange Change);
 
     public async Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
     {
-        if (!await _committer.CommitAsync(new GrainWrite(key, expectedVersion, change), cancellationToken).ConfigureAwait(false))
+        if (!await _committer.SubmitAsync(new GrainWrite(key, expectedVersion, change), cancellationToken).ConfigureAwait(false))
         {
             throw new StorageConflictException($"{key}: the stored version is not {expectedVersion}");
         }
@@ -288,107 +299,170 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
     }
 
-    /// <summary>The grain's row, calendar, active referrals per date and remembered requests, in one round trip.</summary>
-    public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken)
-    {
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = Command(connection, SnapshotQuery, key, ("@since", requestsSince.ToUniversalTime()));
-        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            return null;
-        }
-
-        var version = reader.GetInt64(0);
-        var census = reader.IsDBNull(1) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(1), Json);
-        var (nextCode, nextEvent) = (reader.GetInt64(2), reader.GetInt64(3));
-
-        var calendar = new List<CalendarSlots>();
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            calendar.Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(0), reader.GetInt32(1)));
-        }
-
-        var active = new Dictionary<DateOnly, int>();
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            active[reader.GetFieldValue<DateOnly>(0)] = reader.GetInt32(1);
-        }
-
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        var requests = await ReadIdempotencyAsync(reader, new Dictionary<string, Referral>(), cancellationToken).ConfigureAwait(false);
-        return new BedGrainSnapshot(version, census, calendar, active, requests, nextCode, nextEvent);
-    }
+    public async Task<BedGrainSnapshot?> LoadAsync(BedGrainKey key, DateTimeOffset requestsSince, CancellationToken cancellationToken) =>
+        await _snapshotLoader.SubmitAsync(new SnapshotLoad(key, requestsSince), cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// The referrals, the registration requests and then the grain's version, in one round trip:
     /// commits change the version with their rows, so the same version as at activation means no
     /// commit came between, and the grain's state is whole.
     /// </summary>
-    public async Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
+    public async Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) =>
+        await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version), cancellationToken).ConfigureAwait(false)
+        ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
+
+    private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
+
+    private sealed record ReferralsLoad(BedGrainKey Key, long Version);
+
+    /// <summary>
+    /// The grains' rows, calendars, active referrals per date and remembered requests, in one
+    /// round trip for the whole batch: after a restart every grain activates at once (the
+    /// reporting hour), and one query per grain cost more in planning and round trips than in rows.
+    /// The oldest remembered request of the batch is the bound for all (they differ by milliseconds).
+    /// </summary>
+    private async Task<BedGrainSnapshot?[]> LoadSnapshotsAsync(IReadOnlyList<SnapshotLoad> loads, CancellationToken cancellationToken)
     {
+        var keys = loads.Select(l => l.Key).Distinct().ToDictionary(k => k);
+        var since = loads.Min(l => l.RequestsSince).ToUniversalTime();
+        var grains = new Dictionary<BedGrainKey, (long Version, BedCensus? Census, long NextCode, long NextEvent)>();
+        var calendars = new Dictionary<BedGrainKey, List<CalendarSlots>>();
+        var active = new Dictionary<BedGrainKey, Dictionary<DateOnly, int>>();
+        var requests = new Dictionary<BedGrainKey, List<IdempotencyRecord>>();
+
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = Command(connection, ReferralsQuery, key, ("@since", RetainedSince));
+        await using var query = KeysCommand(connection, _snapshotsQuery, keys.Keys, ("@since", since));
         await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var referrals = new List<Referral>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            referrals.Add(_shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!));
+            var census = reader.IsDBNull(3) ? null : JsonSerializer.Deserialize<BedCensus>(reader.GetString(3), Json);
+            grains[ReadKey(reader, keys)] = (reader.GetInt64(2), census, reader.GetInt64(4), reader.GetInt64(5));
         }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        var registrations = await ReadIdempotencyAsync(reader, referrals.ToDictionary(r => r.HospitalizationCode, StringComparer.Ordinal), cancellationToken).ConfigureAwait(false);
-
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false) || reader.GetInt64(0) != version)
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            throw new StorageConflictException($"{key}: the stored version is no longer {version}");
+            For(calendars, ReadKey(reader, keys)).Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(2), reader.GetInt32(3)));
         }
 
-        return new BedGrainReferrals(referrals, registrations);
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            For(active, ReadKey(reader, keys))[reader.GetFieldValue<DateOnly>(2)] = reader.GetInt32(3);
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        await ReadIdempotencyAsync(reader, keys, requests, new Dictionary<string, Referral>(), cancellationToken).ConfigureAwait(false);
+
+        return loads.Select(l => grains.TryGetValue(l.Key, out var g)
+            ? new BedGrainSnapshot(g.Version, g.Census, calendars.GetValueOrDefault(l.Key) ?? [], active.GetValueOrDefault(l.Key) ?? [],
+                requests.GetValueOrDefault(l.Key) ?? [], g.NextCode, g.NextEvent)
+            : null).ToArray();
     }
+
+    /// <summary>The referrals of many grains in one round trip (the morning peak's first registrations); null for a load whose version moved on.</summary>
+    private async Task<BedGrainReferrals?[]> LoadReferralsAsync(IReadOnlyList<ReferralsLoad> loads, CancellationToken cancellationToken)
+    {
+        var keys = loads.Select(l => l.Key).Distinct().ToDictionary(k => k);
+        var referrals = new Dictionary<BedGrainKey, List<Referral>>();
+        var byCode = new Dictionary<string, Referral>(StringComparer.Ordinal);
+        var registrations = new Dictionary<BedGrainKey, List<IdempotencyRecord>>();
+        var versions = new Dictionary<BedGrainKey, long>();
+
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var query = KeysCommand(connection, _referralsQuery, keys.Keys, ("@since", RetainedSince));
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var key = ReadKey(reader, keys);
+            var referral = _shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(2), Json)!);
+            For(referrals, key).Add(referral);
+            byCode[referral.HospitalizationCode] = referral;
+        }
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        await ReadIdempotencyAsync(reader, keys, registrations, byCode, cancellationToken).ConfigureAwait(false);
+
+        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            versions[ReadKey(reader, keys)] = reader.GetInt64(2);
+        }
+
+        return loads.Select(l => versions.TryGetValue(l.Key, out var version) && version == l.Version
+            ? new BedGrainReferrals(referrals.GetValueOrDefault(l.Key) ?? [], registrations.GetValueOrDefault(l.Key) ?? [])
+            : null).ToArray();
+    }
+
+    private static TValue For<TValue>(Dictionary<BedGrainKey, TValue> byKey, BedGrainKey key)
+        where TValue : new()
+    {
+        if (!byKey.TryGetValue(key, out var value))
+        {
+            byKey[key] = value = new TValue();
+        }
+
+        return value;
+    }
+
+    /// <summary>The row's grain as the loader's own key instance (a grain's texts then share its key's strings).</summary>
+    private static BedGrainKey ReadKey(DbDataReader reader, Dictionary<BedGrainKey, BedGrainKey> keys) => keys[new BedGrainKey(reader.GetString(0), reader.GetString(1))];
 
     /// <summary>Terminal referrals and remembered requests older than this stay in the database.</summary>
     private DateTimeOffset RetainedSince => (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
 
-    /// <summary>A grain's remembered requests: its registrations, or all the others (migration 6 indexes those apart).</summary>
-    private static string IdempotencyQuery(bool registrations) => $"""
-        SELECT key, operation, code, protected_access_key, created_at FROM idempotency_records
-        WHERE hospital_id = @h AND profile_code = @p AND operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND created_at >= @since
+    /// <summary>
+    /// The batch's keys as a table <c>k(h, p)</c>: PostgreSQL unnests two arrays, SQLite reads a
+    /// JSON array of pairs. Joined with CROSS JOIN, which SQLite takes as "keys first", so each
+    /// key is an index lookup.
+    /// </summary>
+    private string Keys => _dialect == SqlDialect.Postgres
+        ? "unnest(CAST(@hospitals AS text[]), CAST(@profiles AS text[])) AS k(h, p)"
+        : "(SELECT json_extract(value, '$[0]') AS h, json_extract(value, '$[1]') AS p FROM json_each(@keys)) AS k";
+
+    private DbCommand KeysCommand(DbConnection connection, string sql, IReadOnlyCollection<BedGrainKey> keys, params (string Name, object? Value)[] parameters) =>
+        SqlCommands.Create(connection, null, sql, _dialect == SqlDialect.Postgres
+            ? [("@hospitals", keys.Select(k => k.HospitalId).ToArray()), ("@profiles", keys.Select(k => k.ProfileCode).ToArray()), .. parameters]
+            : [("@keys", JsonSerializer.Serialize(keys.Select(k => new[] { k.HospitalId, k.ProfileCode }))), .. parameters]);
+
+    /// <summary>The grains' remembered requests: their registrations, or all the others (migration 6 indexes those apart).</summary>
+    private string IdempotencyQuery(bool registrations) => $"""
+        SELECT i.hospital_id, i.profile_code, i.key, i.operation, i.code, i.protected_access_key, i.created_at FROM {Keys} CROSS JOIN idempotency_records i
+        WHERE i.hospital_id = k.h AND i.profile_code = k.p
+          AND i.operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND i.created_at >= @since
         """;
 
-    private static readonly string SnapshotQuery = $"""
-        SELECT version, census, next_code_sequence, next_event_sequence FROM bed_grains WHERE hospital_id = @h AND profile_code = @p;
-        SELECT date, slots FROM admission_days WHERE hospital_id = @h AND profile_code = @p;
-        SELECT planned_date, COUNT(*) FROM referrals WHERE hospital_id = @h AND profile_code = @p AND status IN (1, 2) GROUP BY planned_date;
+    private string SnapshotsQuery => $"""
+        SELECT g.hospital_id, g.profile_code, g.version, g.census, g.next_code_sequence, g.next_event_sequence FROM {Keys} CROSS JOIN bed_grains g
+        WHERE g.hospital_id = k.h AND g.profile_code = k.p;
+        SELECT a.hospital_id, a.profile_code, a.date, a.slots FROM {Keys} CROSS JOIN admission_days a
+        WHERE a.hospital_id = k.h AND a.profile_code = k.p;
+        SELECT r.hospital_id, r.profile_code, r.planned_date, COUNT(*) FROM {Keys} CROSS JOIN referrals r
+        WHERE r.hospital_id = k.h AND r.profile_code = k.p AND r.status IN (1, 2) GROUP BY r.hospital_id, r.profile_code, r.planned_date;
         {IdempotencyQuery(registrations: false)}
         """;
 
-    private static readonly string ReferralsQuery = $"""
-        SELECT body FROM referrals WHERE hospital_id = @h AND profile_code = @p AND (status IN (1, 2) OR updated_at >= @since);
+    private string ReferralsQuery => $"""
+        SELECT r.hospital_id, r.profile_code, r.body FROM {Keys} CROSS JOIN referrals r
+        WHERE r.hospital_id = k.h AND r.profile_code = k.p AND (r.status IN (1, 2) OR r.updated_at >= @since);
         {IdempotencyQuery(registrations: true)};
-        SELECT version FROM bed_grains WHERE hospital_id = @h AND profile_code = @p
+        SELECT g.hospital_id, g.profile_code, g.version FROM {Keys} CROSS JOIN bed_grains g WHERE g.hospital_id = k.h AND g.profile_code = k.p
         """;
 
-    private async Task<List<IdempotencyRecord>> ReadIdempotencyAsync(DbDataReader reader, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
+    private async Task ReadIdempotencyAsync(DbDataReader reader, Dictionary<BedGrainKey, BedGrainKey> keys, Dictionary<BedGrainKey, List<IdempotencyRecord>> byKey, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
     {
-        var records = new List<IdempotencyRecord>();
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            records.Add(_shared.Share(new IdempotencyRecord(reader.GetString(0), reader.GetString(1), reader.GetString(2),
-                reader.IsDBNull(3) ? null : reader.GetString(3), reader.GetFieldValue<DateTimeOffset>(4)), byCode));
+            For(byKey, ReadKey(reader, keys)).Add(_shared.Share(new IdempotencyRecord(reader.GetString(2), reader.GetString(3), reader.GetString(4),
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6)), byCode));
         }
-
-        return records;
     }
 
     public async IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
         var grains = new Dictionary<BedGrainKey, (BedCensus? Census, SortedDictionary<DateOnly, (int Slots, int Reserved)> Days, List<PatientHold> Holds, DateOnly? Earliest)>();
-        await using (var query = Command(connection, "SELECT hospital_id, profile_code, census FROM bed_grains", null))
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, census FROM bed_grains"))
         await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -398,7 +472,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             }
         }
 
-        await using (var query = Command(connection, "SELECT hospital_id, profile_code, date, slots FROM admission_days WHERE date >= @from", null, ("@from", fromDate)))
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, date, slots FROM admission_days WHERE date >= @from", ("@from", fromDate)))
         await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -410,7 +484,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             }
         }
 
-        await using (var query = Command(connection, "SELECT hospital_id, profile_code, planned_date, code, patient_key, referring_organization_id FROM referrals WHERE status IN (1, 2)", null))
+        await using (var query = Command(connection, "SELECT hospital_id, profile_code, planned_date, code, patient_key, referring_organization_id FROM referrals WHERE status IN (1, 2)"))
         await using (var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -443,12 +517,14 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
     }
 
-    private static DbCommand Command(DbConnection connection, string sql, BedGrainKey? key, params (string Name, object? Value)[] parameters) =>
-        SqlCommands.Create(connection, null, sql, key is { } k ? [("@h", k.HospitalId), ("@p", k.ProfileCode), .. parameters] : parameters);
+    private static DbCommand Command(DbConnection connection, string sql, params (string Name, object? Value)[] parameters) =>
+        SqlCommands.Create(connection, null, sql, parameters);
 
     public async ValueTask DisposeAsync()
     {
         await _committer.DisposeAsync().ConfigureAwait(false);
+        await _snapshotLoader.DisposeAsync().ConfigureAwait(false);
+        await _referralsLoader.DisposeAsync().ConfigureAwait(false);
         _disposed = true;
         while (_writerConnections.TryPop(out var held))
         {
