@@ -7,7 +7,7 @@ using BedBureau.BedGrain.Storage;
 
 namespace BedBureau.Gateway.Storage;
 
-/// <summary>The SQL the two databases differ in: JSON columns, and instants (timestamptz on PostgreSQL, Unix milliseconds on SQLite).</summary>
+/// <summary>The SQL the two databases differ in: JSON columns, instants (timestamptz on PostgreSQL, Unix milliseconds on SQLite) and a batch of grain keys as a table.</summary>
 public sealed record SqlDialect(string Name, Func<string, string> Json)
 {
     public static readonly SqlDialect Postgres = new("PostgreSQL", parameter => $"CAST({parameter} AS jsonb)");
@@ -18,6 +18,19 @@ public sealed record SqlDialect(string Name, Func<string, string> Json)
 
     public DateTimeOffset ReadInstant(DbDataReader reader, int ordinal) =>
         this == Postgres ? reader.GetFieldValue<DateTimeOffset>(ordinal) : DateTimeOffset.FromUnixTimeMilliseconds(reader.GetInt64(ordinal));
+
+    /// <summary>
+    /// A batch's grain keys as a table <c>k(h, p)</c> (<see cref="KeyParameters"/>): PostgreSQL
+    /// unnests two arrays, SQLite reads a JSON array of pairs. Joined with CROSS JOIN, which
+    /// SQLite takes as "keys first", so each key is an index lookup.
+    /// </summary>
+    public string Keys => this == Postgres
+        ? "unnest(CAST(@hospitals AS text[]), CAST(@profiles AS text[])) AS k(h, p)"
+        : "(SELECT json_extract(value, '$[0]') AS h, json_extract(value, '$[1]') AS p FROM json_each(@keys)) AS k";
+
+    public (string Name, object? Value)[] KeyParameters(IReadOnlyCollection<BedGrainKey> keys) => this == Postgres
+        ? [("@hospitals", keys.Select(k => k.HospitalId).ToArray()), ("@profiles", keys.Select(k => k.ProfileCode).ToArray())]
+        : [("@keys", JsonSerializer.Serialize(keys.Select(k => new[] { k.HospitalId, k.ProfileCode })))];
 }
 
 public sealed record GroupCommitOptions
@@ -70,8 +83,8 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _options = options;
         _time = time;
         _committer = new Batcher<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, "The database did not commit the write.", metrics is null ? null : metrics.BatchCommitted);
-        _snapshotsQuery = SnapshotsQuery;
-        _referralsQuery = ReferralsQuery;
+        _snapshotsQuery = SnapshotsQuery(dialect);
+        _referralsQuery = ReferralsQuery(dialect);
         _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
         _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
     }
@@ -342,13 +355,13 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            For(calendars, ReadKey(reader, keys)).Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(2), reader.GetInt32(3)));
+            GetOrAdd(calendars, ReadKey(reader, keys)).Add(new CalendarSlots(reader.GetFieldValue<DateOnly>(2), reader.GetInt32(3)));
         }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            For(active, ReadKey(reader, keys))[reader.GetFieldValue<DateOnly>(2)] = reader.GetInt32(3);
+            GetOrAdd(active, ReadKey(reader, keys))[reader.GetFieldValue<DateOnly>(2)] = reader.GetInt32(3);
         }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
@@ -376,7 +389,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {
             var key = ReadKey(reader, keys);
             var referral = _shared.Share(key, JsonSerializer.Deserialize<Referral>(reader.GetString(2), Json)!);
-            For(referrals, key).Add(referral);
+            GetOrAdd(referrals, key).Add(referral);
             byCode[referral.HospitalizationCode] = referral;
         }
 
@@ -394,7 +407,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             : null).ToArray();
     }
 
-    private static TValue For<TValue>(Dictionary<BedGrainKey, TValue> byKey, BedGrainKey key)
+    private static TValue GetOrAdd<TValue>(Dictionary<BedGrainKey, TValue> byKey, BedGrainKey key)
         where TValue : new()
     {
         if (!byKey.TryGetValue(key, out var value))
@@ -411,49 +424,38 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// <summary>Terminal referrals and remembered requests older than this stay in the database.</summary>
     private DateTimeOffset RetainedSince => (_time.GetUtcNow() - _options.RetainTerminalReferrals).ToUniversalTime();
 
-    /// <summary>
-    /// The batch's keys as a table <c>k(h, p)</c>: PostgreSQL unnests two arrays, SQLite reads a
-    /// JSON array of pairs. Joined with CROSS JOIN, which SQLite takes as "keys first", so each
-    /// key is an index lookup.
-    /// </summary>
-    private string Keys => _dialect == SqlDialect.Postgres
-        ? "unnest(CAST(@hospitals AS text[]), CAST(@profiles AS text[])) AS k(h, p)"
-        : "(SELECT json_extract(value, '$[0]') AS h, json_extract(value, '$[1]') AS p FROM json_each(@keys)) AS k";
-
     private DbCommand KeysCommand(DbConnection connection, string sql, IReadOnlyCollection<BedGrainKey> keys, params (string Name, object? Value)[] parameters) =>
-        SqlCommands.Create(connection, null, sql, _dialect == SqlDialect.Postgres
-            ? [("@hospitals", keys.Select(k => k.HospitalId).ToArray()), ("@profiles", keys.Select(k => k.ProfileCode).ToArray()), .. parameters]
-            : [("@keys", JsonSerializer.Serialize(keys.Select(k => new[] { k.HospitalId, k.ProfileCode }))), .. parameters]);
+        SqlCommands.Create(connection, null, sql, [.. _dialect.KeyParameters(keys), .. parameters]);
 
     /// <summary>The grains' remembered requests: their registrations, or all the others (migration 6 indexes those apart).</summary>
-    private string IdempotencyQuery(bool registrations) => $"""
-        SELECT i.hospital_id, i.profile_code, i.key, i.operation, i.code, i.protected_access_key, i.created_at FROM {Keys} CROSS JOIN idempotency_records i
+    private static string IdempotencyQuery(SqlDialect dialect, bool registrations) => $"""
+        SELECT i.hospital_id, i.profile_code, i.key, i.operation, i.code, i.protected_access_key, i.created_at FROM {dialect.Keys} CROSS JOIN idempotency_records i
         WHERE i.hospital_id = k.h AND i.profile_code = k.p
           AND i.operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND i.created_at >= @since
         """;
 
-    private string SnapshotsQuery => $"""
-        SELECT g.hospital_id, g.profile_code, g.version, g.census, g.next_code_sequence, g.next_event_sequence FROM {Keys} CROSS JOIN bed_grains g
+    private static string SnapshotsQuery(SqlDialect dialect) => $"""
+        SELECT g.hospital_id, g.profile_code, g.version, g.census, g.next_code_sequence, g.next_event_sequence FROM {dialect.Keys} CROSS JOIN bed_grains g
         WHERE g.hospital_id = k.h AND g.profile_code = k.p;
-        SELECT a.hospital_id, a.profile_code, a.date, a.slots FROM {Keys} CROSS JOIN admission_days a
+        SELECT a.hospital_id, a.profile_code, a.date, a.slots FROM {dialect.Keys} CROSS JOIN admission_days a
         WHERE a.hospital_id = k.h AND a.profile_code = k.p;
-        SELECT r.hospital_id, r.profile_code, r.planned_date, COUNT(*) FROM {Keys} CROSS JOIN referrals r
+        SELECT r.hospital_id, r.profile_code, r.planned_date, COUNT(*) FROM {dialect.Keys} CROSS JOIN referrals r
         WHERE r.hospital_id = k.h AND r.profile_code = k.p AND r.status IN (1, 2) GROUP BY r.hospital_id, r.profile_code, r.planned_date;
-        {IdempotencyQuery(registrations: false)}
+        {IdempotencyQuery(dialect, registrations: false)}
         """;
 
-    private string ReferralsQuery => $"""
-        SELECT r.hospital_id, r.profile_code, r.body FROM {Keys} CROSS JOIN referrals r
+    private static string ReferralsQuery(SqlDialect dialect) => $"""
+        SELECT r.hospital_id, r.profile_code, r.body FROM {dialect.Keys} CROSS JOIN referrals r
         WHERE r.hospital_id = k.h AND r.profile_code = k.p AND (r.status IN (1, 2) OR r.updated_at >= @since);
-        {IdempotencyQuery(registrations: true)};
-        SELECT g.hospital_id, g.profile_code, g.version FROM {Keys} CROSS JOIN bed_grains g WHERE g.hospital_id = k.h AND g.profile_code = k.p
+        {IdempotencyQuery(dialect, registrations: true)};
+        SELECT g.hospital_id, g.profile_code, g.version FROM {dialect.Keys} CROSS JOIN bed_grains g WHERE g.hospital_id = k.h AND g.profile_code = k.p
         """;
 
     private async Task ReadIdempotencyAsync(DbDataReader reader, Dictionary<BedGrainKey, BedGrainKey> keys, Dictionary<BedGrainKey, List<IdempotencyRecord>> byKey, IReadOnlyDictionary<string, Referral> byCode, CancellationToken cancellationToken)
     {
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            For(byKey, ReadKey(reader, keys)).Add(_shared.Share(new IdempotencyRecord(reader.GetString(2), reader.GetString(3), reader.GetString(4),
+            GetOrAdd(byKey, ReadKey(reader, keys)).Add(_shared.Share(new IdempotencyRecord(reader.GetString(2), reader.GetString(3), reader.GetString(4),
                 reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6)), byCode));
         }
     }
