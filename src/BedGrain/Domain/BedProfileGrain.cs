@@ -27,8 +27,8 @@ public sealed class BedProfileGrain : IGrain
     private readonly BedGrainContext _context;
     private readonly Dictionary<DateOnly, int> _slots = [];
     private readonly Dictionary<DateOnly, int> _reserved = [];
-    private readonly Dictionary<string, Referral> _referrals = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, string> _activeBySequence = [];
+    private readonly Dictionary<string, CompactReferral> _referrals = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, CompactReferral> _activeBySequence = [];
     private readonly QueueIndex _queue = new();
     private readonly FreeBedIndex.Entry? _index;
     private readonly Dictionary<string, IdempotencyRecord> _idempotency = new(StringComparer.Ordinal);
@@ -256,8 +256,7 @@ public sealed class BedProfileGrain : IGrain
 
         if (FindRetry(command.Actor, command.RequestId, IdempotencyRecord.Registration) is { } retry)
         {
-            var previous = _referrals[retry.HospitalizationCode];
-            return new RegistrationResult(View(previous), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
+            return new RegistrationResult(View(_referrals[retry.HospitalizationCode]), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
         }
 
         var (_, profile) = _context.Directory.Require(_key);
@@ -306,7 +305,7 @@ public sealed class BedProfileGrain : IGrain
         {
             var accessKey = AccessKeys.Generate();
             var registered = new ReferralEvent(_nextEventSequence, code, "REGISTERED", ReferralStatus.Registered,
-                "Registered by the referring polyclinic", command.Actor.OrganizationId, now, command.PlannedDate);
+                CompactReferral.RegistrationReason, command.Actor.OrganizationId, now, command.PlannedDate);
             var referral = new Referral
             {
                 HospitalizationCode = code,
@@ -474,10 +473,10 @@ public sealed class BedProfileGrain : IGrain
             foreach (var (date, sequence) in _queue.InOrder())
             {
                 position++;
-                var referral = _referrals[_activeBySequence[sequence]];
+                var referral = _activeBySequence[sequence];
                 if (Matches(referral, statuses, filter))
                 {
-                    result.Add(new ReferralView(referral, position, referral.IsScheduleOverdue(now), now));
+                    result.Add(new ReferralView(referral.ToReferral(_key), position, referral.IsScheduleOverdue(now), now));
                 }
             }
 
@@ -502,6 +501,7 @@ public sealed class BedProfileGrain : IGrain
     {
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         return _referrals.Values
+            .Select(r => r.ToReferral(_key))
             .SelectMany(r => r.History.Where(e => e.Sequence > sequence).Select(e => (e, r)))
             .OrderBy(x => x.e.Sequence)
             .ToArray();
@@ -626,7 +626,7 @@ public sealed class BedProfileGrain : IGrain
                 break;
             }
 
-            var referral = _referrals[_activeBySequence[sequence]];
+            var referral = _activeBySequence[sequence].ToReferral(_key);
             var reason = $"Not admitted within {_context.Options.NoShowAfterDays} days after the planned date";
             var @event = new ReferralEvent(nextEvent++, referral.HospitalizationCode, "NO_SHOW", ReferralStatus.NoShow, reason, Actor.Bureau.OrganizationId, now, referral.PlannedDate);
             expired.Add(referral with { Status = ReferralStatus.NoShow, StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] });
@@ -731,7 +731,6 @@ public sealed class BedProfileGrain : IGrain
         {
             _queue.Add(referral.PlannedDate, referral.RegistrationSequence);
             _reserved[referral.PlannedDate] = _reserved.GetValueOrDefault(referral.PlannedDate) + 1;
-            _activeBySequence[referral.RegistrationSequence] = referral.HospitalizationCode;
             Reindex(referral.PlannedDate);
         }
         else if (releaseHold)
@@ -739,7 +738,12 @@ public sealed class BedProfileGrain : IGrain
             _context.PatientHolds.Release(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
         }
 
-        _referrals[referral.HospitalizationCode] = referral;
+        var compact = CompactReferral.From(_key, referral);
+        _referrals[referral.HospitalizationCode] = compact;
+        if (referral.Status.IsActive())
+        {
+            _activeBySequence[referral.RegistrationSequence] = compact;
+        }
     }
 
     private ReferralView View(Referral referral)
@@ -749,9 +753,11 @@ public sealed class BedProfileGrain : IGrain
         return new ReferralView(referral, position, referral.IsScheduleOverdue(now), now);
     }
 
+    private ReferralView View(CompactReferral referral) => View(referral.ToReferral(_key));
+
     private Referral Find(string code) =>
         _referrals.TryGetValue(code, out var referral)
-            ? referral
+            ? referral.ToReferral(_key)
             : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
 
     /// <summary>
@@ -829,7 +835,7 @@ public sealed class BedProfileGrain : IGrain
         }
     }
 
-    private static bool Matches(Referral referral, IReadOnlySet<ReferralStatus>? statuses, QueueFilter filter) =>
+    private static bool Matches(CompactReferral referral, IReadOnlySet<ReferralStatus>? statuses, QueueFilter filter) =>
         (statuses is null ? referral.Status.IsActive() : statuses.Contains(referral.Status)) &&
         (filter.PlannedFrom is not { } from || referral.PlannedDate >= from) &&
         (filter.PlannedTo is not { } to || referral.PlannedDate <= to);

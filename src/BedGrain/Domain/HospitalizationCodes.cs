@@ -133,7 +133,7 @@ public static class AccessKeys
     }
 
     /// <summary>Compares in constant time; the key given is hashed on the stack.</summary>
-    public static bool Matches(string? key, byte[] hash)
+    public static bool Matches(string? key, ReadOnlySpan<byte> hash)
     {
         if (key is null)
         {
