@@ -75,6 +75,8 @@ public class CompactReferralTests
         var cancelled = registered with { Status = ReferralStatus.Cancelled, CancellationReason = CancellationReason.HealthImproved, StatusReason = "Cancelled: HealthImproved", UpdatedAt = At.AddHours(1) };
 
         AssertSameReferral(admitted, CompactReferral.From(CityCardiology, admitted).ToReferral(CityCardiology));
+        Assert.Equal(12, CompactReferral.From(CityCardiology, admitted).LastEventSequence);
+        Assert.Equal(7, CompactReferral.From(CityCardiology, registered).LastEventSequence);
         AssertSameReferral(cancelled, CompactReferral.From(CityCardiology, cancelled).ToReferral(CityCardiology));
     }
 

@@ -501,6 +501,7 @@ public sealed class BedProfileGrain : IGrain
     {
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         return _referrals.Values
+            .Where(r => r.LastEventSequence > sequence)
             .Select(r => r.ToReferral(_key))
             .SelectMany(r => r.History.Where(e => e.Sequence > sequence).Select(e => (e, r)))
             .OrderBy(x => x.e.Sequence)

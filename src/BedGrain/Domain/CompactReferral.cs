@@ -85,6 +85,9 @@ internal sealed class CompactReferral
 
     public DateTimeOffset ScheduleDueAt { get; }
 
+    /// <summary>The sequence of the referral's latest event: watchers resuming after it need nothing from this referral.</summary>
+    public long LastEventSequence => _later is { History: [.., var last] } ? last.Sequence : _registeredEventSequence;
+
     public bool IsScheduleOverdue(DateTimeOffset now) => Status == ReferralStatus.Registered && now > ScheduleDueAt;
 
     public Referral ToReferral(BedGrainKey key) => new()
