@@ -69,7 +69,7 @@ public sealed record ReferralEvent(
     DateTimeOffset OccurredAt,
     DateOnly PlannedDate);
 
-/// <summary>A referral as the grain keeps it. The patient appears only as a keyed hash and a protected IIN.</summary>
+/// <summary>A referral as stored and answered (its grain keeps it as a <see cref="CompactReferral"/>). The patient appears only as a keyed hash and a protected IIN.</summary>
 public sealed record Referral
 {
     public required string HospitalizationCode { get; init; }
