@@ -304,8 +304,7 @@ public sealed class BedProfileGrain : IGrain
         try
         {
             var accessKey = AccessKeys.Generate();
-            var registered = new ReferralEvent(_nextEventSequence, code, "REGISTERED", ReferralStatus.Registered,
-                CompactReferral.RegistrationReason, command.Actor.OrganizationId, now, command.PlannedDate);
+            var registered = CompactReferral.RegistrationEvent(_nextEventSequence, code, command.Actor.OrganizationId, now, command.PlannedDate);
             var referral = new Referral
             {
                 HospitalizationCode = code,

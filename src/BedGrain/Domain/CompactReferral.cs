@@ -118,8 +118,11 @@ internal sealed class CompactReferral
         History = _later?.History ?? [RegistrationEvent(_registeredEventSequence)],
     };
 
-    private ReferralEvent RegistrationEvent(long sequence) =>
-        new(sequence, Code, "REGISTERED", ReferralStatus.Registered, RegistrationReason, ReferringOrganizationId, RegisteredAt, PlannedDate);
+    /// <summary>The event of a registration: the one a referral as registered implies.</summary>
+    public static ReferralEvent RegistrationEvent(long sequence, string code, string polyclinic, DateTimeOffset at, DateOnly plannedDate) =>
+        new(sequence, code, "REGISTERED", ReferralStatus.Registered, RegistrationReason, polyclinic, at, plannedDate);
+
+    private ReferralEvent RegistrationEvent(long sequence) => RegistrationEvent(sequence, Code, ReferringOrganizationId, RegisteredAt, PlannedDate);
 
     private static bool IsAsRegistered(Referral referral) =>
         referral is { Status: ReferralStatus.Registered, StatusReason: RegistrationReason, AdmittedAt: null, RefusedAt: null, RefusalReason: RefusalReason.None, CancellationReason: CancellationReason.None } &&
