@@ -88,6 +88,29 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
+    public async Task The_first_results_of_remembered_requests_load_back()
+    {
+        var storage = await CreateStorageAsync();
+        var census = new BedCensus(40, 30, 8, 5, 3, At);
+        AdmissionDay[] calendar = [new(Day, 4, 1), new(Day.AddDays(1), 0, 2)];
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [], census: census,
+            idempotency: new($"{CityHospital}/b1", "ReportBeds", "", null, At, new IdempotencyResult(Census: census))), default);
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [], [new(Day, 4)],
+            idempotency: new($"{CityHospital}/c1", "SetAdmissionCapacity", "", null, At, new IdempotencyResult(Calendar: calendar))), default);
+        await storage.CommitAsync(CityCardiology, 2, Change(3, [],
+            idempotency: new($"{CityHospital}/s1", "ScheduleReferral", "75.01W9.101.1", null, At, new IdempotencyResult(EventSequence: 7))), default);
+        await storage.CommitAsync(CityCardiology, 3, Change(4, [],
+            idempotency: new($"{CityHospital}/old", "ReportBeds", "", null, At)), default);
+
+        var loaded = (await storage.LoadAsync(CityCardiology, At.AddDays(-7), default))!.Idempotency.ToDictionary(r => r.Key, r => r.Result);
+
+        Assert.Equal(census, loaded[$"{CityHospital}/b1"]!.Census);
+        Assert.Equal(calendar, loaded[$"{CityHospital}/c1"]!.Calendar);
+        Assert.Equal(7, loaded[$"{CityHospital}/s1"]!.EventSequence);
+        Assert.Null(loaded[$"{CityHospital}/old"]); // a request remembered without its result (from before results were kept)
+    }
+
+    [Fact]
     public async Task Requests_older_than_the_grain_remembers_stay_in_storage_and_registrations_are_kept()
     {
         var storage = await CreateStorageAsync();

@@ -159,9 +159,10 @@ public sealed class BedProfileGrain : IGrain
     public async Task<BedCensus> ReportBedsAsync(Actor actor, string requestId, BedReport report, CancellationToken cancellationToken)
     {
         RequireHospital(actor);
-        if (FindRetry(actor, requestId, "ReportBeds") is not null)
+        if (FindRetry(actor, requestId, "ReportBeds") is { } retry)
         {
-            return _census!;
+            // Records from before results were kept answer with the census as it is now.
+            return retry.Result?.Census ?? _census!;
         }
 
         var now = Now;
@@ -169,17 +170,26 @@ public sealed class BedProfileGrain : IGrain
         var reportedAt = report.ReportedAt ?? now;
 
         var census = new BedCensus(report.Total, report.Occupied, report.Free, report.FreeMale, report.FreeFemale, reportedAt);
-        await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null), cancellationToken).ConfigureAwait(false);
+        await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null, new IdempotencyResult(Census: census)), cancellationToken).ConfigureAwait(false);
         return census;
     }
 
     // ---- Admission calendar -----------------------------------------------------------------
 
     /// <summary>The calendar from <paramref name="from"/> on, with reservations and over-capacity days.</summary>
-    public IReadOnlyList<AdmissionDay> CalendarFrom(DateOnly from)
+    public IReadOnlyList<AdmissionDay> CalendarFrom(DateOnly from) => CalendarFrom(from, []);
+
+    /// <summary>The calendar from <paramref name="from"/> on as it is once <paramref name="changes"/> are applied.</summary>
+    private AdmissionDay[] CalendarFrom(DateOnly from, IReadOnlyList<CalendarSlots> changes)
     {
-        var days = new List<AdmissionDay>(_slots.Count);
-        foreach (var (date, slots) in _slots)
+        var slotsOf = new Dictionary<DateOnly, int>(_slots);
+        foreach (var change in changes)
+        {
+            slotsOf[change.Date] = change.Slots;
+        }
+
+        var days = new List<AdmissionDay>(slotsOf.Count);
+        foreach (var (date, slots) in slotsOf)
         {
             if (date >= from)
             {
@@ -189,22 +199,22 @@ public sealed class BedProfileGrain : IGrain
 
         foreach (var (date, reserved) in _reserved)
         {
-            if (date >= from && reserved > 0 && !_slots.ContainsKey(date))
+            if (date >= from && reserved > 0 && !slotsOf.ContainsKey(date))
             {
                 days.Add(new AdmissionDay(date, 0, reserved));
             }
         }
 
         days.Sort(static (a, b) => a.Date.CompareTo(b.Date));
-        return days;
+        return [.. days];
     }
 
     public async Task<IReadOnlyList<AdmissionDay>> SetAdmissionCapacityAsync(Actor actor, string requestId, IReadOnlyList<CalendarSlots> days, CancellationToken cancellationToken)
     {
         RequireHospital(actor);
-        if (FindRetry(actor, requestId, "SetAdmissionCapacity") is not null)
+        if (FindRetry(actor, requestId, "SetAdmissionCapacity") is { } retry)
         {
-            return CalendarFrom(Today);
+            return retry.Result?.Calendar ?? CalendarFrom(Today);
         }
 
         if (days.Count == 0 || days.Count > 366)
@@ -235,8 +245,9 @@ public sealed class BedProfileGrain : IGrain
         }
 
         // Lowering below reservations is allowed: those stay valid and show as over capacity.
-        await CommitAsync(actor, null, days, [], [], Idempotency(actor, requestId, "SetAdmissionCapacity", "", null), cancellationToken).ConfigureAwait(false);
-        return CalendarFrom(today);
+        var calendar = CalendarFrom(today, days);
+        await CommitAsync(actor, null, days, [], [], Idempotency(actor, requestId, "SetAdmissionCapacity", "", null, new IdempotencyResult(Calendar: calendar)), cancellationToken).ConfigureAwait(false);
+        return calendar;
     }
 
     // ---- Referrals --------------------------------------------------------------------------
@@ -256,7 +267,8 @@ public sealed class BedProfileGrain : IGrain
 
         if (FindRetry(command.Actor, command.RequestId, IdempotencyRecord.Registration) is { } retry)
         {
-            return new RegistrationResult(View(_referrals[retry.HospitalizationCode]), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
+            var referral = _referrals[retry.HospitalizationCode].ToReferral(_key);
+            return new RegistrationResult(RetryView(referral, referral.History[0].Sequence), _context.Protector.Unprotect(retry.ProtectedAccessKey!));
         }
 
         var (_, profile) = _context.Directory.Require(_key);
@@ -589,7 +601,8 @@ public sealed class BedProfileGrain : IGrain
 
         if (FindRetry(actor, requestId, operation) is { } retry)
         {
-            return View(_referrals[retry.HospitalizationCode]);
+            var current = _referrals[retry.HospitalizationCode].ToReferral(_key);
+            return retry.Result?.EventSequence is { } sequence ? RetryView(current, sequence) : View(current);
         }
 
         var referral = Find(code);
@@ -602,7 +615,7 @@ public sealed class BedProfileGrain : IGrain
         var now = Now;
         var @event = new ReferralEvent(_nextEventSequence, code, action, changed.Status, reason, actor.OrganizationId, now, changed.PlannedDate);
         changed = changed with { StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] };
-        await CommitAsync(actor, null, [], [changed], [@event], Idempotency(actor, requestId, operation, code, null), cancellationToken).ConfigureAwait(false);
+        await CommitAsync(actor, null, [], [changed], [@event], Idempotency(actor, requestId, operation, code, null, new IdempotencyResult(EventSequence: @event.Sequence)), cancellationToken).ConfigureAwait(false);
         return View(changed);
     }
 
@@ -755,6 +768,63 @@ public sealed class BedProfileGrain : IGrain
 
     private ReferralView View(CompactReferral referral) => View(referral.ToReferral(_key));
 
+    /// <summary>
+    /// The answer to a repeated request: the referral as the change of event
+    /// <paramref name="sequence"/> left it, with its place in the queue as it is now.
+    /// </summary>
+    private ReferralView RetryView(Referral current, long sequence)
+    {
+        var asLeft = AsLeftBy(current, sequence);
+        var position = current.Status.IsActive() ? _queue.PositionOf(current.PlannedDate, current.RegistrationSequence) : 0;
+        return new ReferralView(asLeft, position, asLeft.IsScheduleOverdue(Now), Now);
+    }
+
+    /// <summary>
+    /// The referral as the change of event <paramref name="sequence"/> left it, read back from its
+    /// history. Only an active referral has later events, so an earlier state has no admission,
+    /// refusal or cancellation; its scheduling deadline is the one then in force, which only the
+    /// polyclinic moving the date resets.
+    /// </summary>
+    private Referral AsLeftBy(Referral referral, long sequence)
+    {
+        var history = referral.History;
+        var index = history.Count - 1;
+        while (index >= 0 && history[index].Sequence != sequence)
+        {
+            index--;
+        }
+
+        if (index < 0 || index == history.Count - 1)
+        {
+            return referral;
+        }
+
+        var then = history[index];
+        var dueAt = referral.ScheduleDueAt;
+        if (history.Skip(index + 1).Any(IsMovedByPolyclinic))
+        {
+            var lastMove = history.Take(index + 1).LastOrDefault(IsMovedByPolyclinic);
+            dueAt = ScheduleDueFor(lastMove?.OccurredAt ?? referral.RegisteredAt);
+        }
+
+        return referral with
+        {
+            Status = then.Status,
+            PlannedDate = then.PlannedDate,
+            StatusReason = then.Reason,
+            UpdatedAt = then.OccurredAt,
+            ScheduleDueAt = dueAt,
+            AdmittedAt = null,
+            RefusedAt = null,
+            RefusalReason = RefusalReason.None,
+            CancellationReason = CancellationReason.None,
+            History = [.. history.Take(index + 1)],
+        };
+
+        // RescheduleAsync: the polyclinic's move sends the referral back to REGISTERED with a new deadline.
+        static bool IsMovedByPolyclinic(ReferralEvent e) => e is { Action: "RESCHEDULED", Status: ReferralStatus.Registered };
+    }
+
     private Referral Find(string code) =>
         _referrals.TryGetValue(code, out var referral)
             ? referral.ToReferral(_key)
@@ -792,8 +862,8 @@ public sealed class BedProfileGrain : IGrain
             : throw DomainException.Invalid("request_id", "REUSED", $"was already used for {record.Operation}");
     }
 
-    private IdempotencyRecord Idempotency(Actor actor, string requestId, string operation, string code, string? protectedAccessKey) =>
-        new(IdempotencyKey(actor, requestId), operation, code, protectedAccessKey, Now);
+    private IdempotencyRecord Idempotency(Actor actor, string requestId, string operation, string code, string? protectedAccessKey, IdempotencyResult? result = null) =>
+        new(IdempotencyKey(actor, requestId), operation, code, protectedAccessKey, Now, result);
 
     private static string IdempotencyKey(Actor actor, string requestId) => $"{actor.OrganizationId}/{requestId}";
 

@@ -145,7 +145,8 @@ public readonly record struct AdmissionDay(DateOnly Date, int Slots, int Reserve
 /// <summary>A request already answered: its repetition returns the same result.</summary>
 /// <param name="Key">"actor/request id".</param>
 /// <param name="ProtectedAccessKey">For a registration, the access key (encrypted) to answer the retry with.</param>
-public sealed record IdempotencyRecord(string Key, string Operation, string HospitalizationCode, string? ProtectedAccessKey, DateTimeOffset CreatedAt)
+/// <param name="Result">What the first answer held that the grain's later state no longer shows (null for registrations: their referral's first event tells).</param>
+public sealed record IdempotencyRecord(string Key, string Operation, string HospitalizationCode, string? ProtectedAccessKey, DateTimeOffset CreatedAt, IdempotencyResult? Result = null)
 {
     public const string Registration = "RegisterReferral";
 
@@ -158,3 +159,10 @@ public sealed record IdempotencyRecord(string Key, string Operation, string Hosp
     /// </summary>
     public bool IsRegistration => Operation is Registration or FencedRegistration;
 }
+
+/// <summary>
+/// The part of a first answer a repeated request needs once later changes have moved on: the
+/// census a report set, the calendar a capacity change left, or the event of a referral's change
+/// (the referral as that change left it is read back from its history).
+/// </summary>
+public sealed record IdempotencyResult(BedCensus? Census = null, IReadOnlyList<AdmissionDay>? Calendar = null, long? EventSequence = null);

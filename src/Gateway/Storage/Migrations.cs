@@ -244,5 +244,12 @@ public static class Migrations
                 -- Nothing to do: the embedded store's day is not bound by these reads.
                 SELECT 1;
                 """),
+        new(9, "a remembered request keeps its first result for its repetition",
+            Postgres: """
+                ALTER TABLE idempotency_records ADD COLUMN result text;
+                """,
+            Sqlite: """
+                ALTER TABLE idempotency_records ADD COLUMN result TEXT;
+                """),
     ];
 }

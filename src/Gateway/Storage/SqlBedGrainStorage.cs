@@ -297,11 +297,11 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         if (change.Idempotency is { } record)
         {
             yield return new Statement("""
-                INSERT INTO idempotency_records (hospital_id, profile_code, key, operation, code, protected_access_key, created_at)
-                VALUES (@h, @p, @k, @o, @c, @ak, @at) ON CONFLICT DO NOTHING
+                INSERT INTO idempotency_records (hospital_id, profile_code, key, operation, code, protected_access_key, created_at, result)
+                VALUES (@h, @p, @k, @o, @c, @ak, @at, @res) ON CONFLICT DO NOTHING
                 """,
                 [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@k", record.Key), ("@o", record.Operation), ("@c", record.HospitalizationCode),
-                 ("@ak", record.ProtectedAccessKey), ("@at", record.CreatedAt.ToUniversalTime())]);
+                 ("@ak", record.ProtectedAccessKey), ("@at", record.CreatedAt.ToUniversalTime()), ("@res", ResultJson(record))]);
         }
 
         // The audit trail in the change's own transaction: no acknowledged change without its record.
@@ -427,9 +427,14 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private DbCommand KeysCommand(DbConnection connection, string sql, IReadOnlyCollection<BedGrainKey> keys, params (string Name, object? Value)[] parameters) =>
         SqlCommands.Create(connection, null, sql, [.. _dialect.KeyParameters(keys), .. parameters]);
 
-    /// <summary>The grains' remembered requests: their registrations, or all the others (migration 6 indexes those apart).</summary>
+    /// <summary>
+    /// The grains' remembered requests: their registrations, or all the others (migration 6 indexes
+    /// those apart). A registration keeps no result (its referral's first event tells), so its
+    /// read stays within migration 8's index.
+    /// </summary>
     private static string IdempotencyQuery(SqlDialect dialect, bool registrations) => $"""
-        SELECT i.hospital_id, i.profile_code, i.key, i.operation, i.code, i.protected_access_key, i.created_at FROM {dialect.Keys} CROSS JOIN idempotency_records i
+        SELECT i.hospital_id, i.profile_code, i.key, i.operation, i.code, i.protected_access_key, i.created_at, {(registrations ? "NULL" : "i.result")}
+        FROM {dialect.Keys} CROSS JOIN idempotency_records i
         WHERE i.hospital_id = k.h AND i.profile_code = k.p
           AND i.operation {(registrations ? "IN" : "NOT IN")} ('{IdempotencyRecord.Registration}', '{IdempotencyRecord.FencedRegistration}') AND i.created_at >= @since
         """;
@@ -456,9 +461,13 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
             GetOrAdd(byKey, ReadKey(reader, keys)).Add(_shared.Share(new IdempotencyRecord(reader.GetString(2), reader.GetString(3), reader.GetString(4),
-                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6)), byCode));
+                reader.IsDBNull(5) ? null : reader.GetString(5), reader.GetFieldValue<DateTimeOffset>(6),
+                reader.IsDBNull(7) ? null : JsonSerializer.Deserialize<IdempotencyResult>(reader.GetString(7), Json)), byCode));
         }
     }
+
+    /// <summary>A request's first result as stored (JSON), null when it keeps none.</summary>
+    internal static string? ResultJson(IdempotencyRecord record) => record.Result is null ? null : JsonSerializer.Serialize(record.Result, Json);
 
     public async IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
