@@ -73,7 +73,7 @@ public sealed partial class AuditLog : IAsyncDisposable
             // Grains key idempotency records "{organisation}/{request id}".
             var prefix = change.ActorOrganizationId + "/";
             var requestId = record.Key.StartsWith(prefix, StringComparison.Ordinal) ? record.Key[prefix.Length..] : record.Key;
-            yield return Clean(new AuditRecord(0, change.ActorOrganizationId, action, target, record.CreatedAt, requestId, "OK", ""));
+            yield return Clean(new AuditRecord(0, change.ActorOrganizationId, action, target, record.CreatedAt, requestId, "OK", ReasonOf(change)));
             yield break;
         }
 
@@ -81,6 +81,28 @@ public sealed partial class AuditLog : IAsyncDisposable
         {
             yield return Clean(new AuditRecord(0, e.ActorOrganizationId, $"bureau/{e.Action}", e.HospitalizationCode, e.OccurredAt, "", "OK", ""));
         }
+    }
+
+    /// <summary>
+    /// What a caller's change did, in words: the counts a census report set, the slots a calendar
+    /// change set, or the reason its referral event gives.
+    /// </summary>
+    internal static string ReasonOf(BedBureau.BedGrain.Storage.BedGrainChange change)
+    {
+        var invariant = System.Globalization.CultureInfo.InvariantCulture;
+        if (change.Census is { } c)
+        {
+            return string.Create(invariant, $"census reported at {c.ReportedAt:yyyy-MM-ddTHH:mm:sszzz}: total {c.Total}, occupied {c.Occupied}, free {c.Free} (men {c.FreeMale}, women {c.FreeFemale})");
+        }
+
+        if (change.Calendar.Count > 0)
+        {
+            // The record's text is clipped: the first dates say what was set, the count how much.
+            return string.Create(invariant, $"slots set for {change.Calendar.Count} date(s): ") +
+                string.Join(", ", change.Calendar.OrderBy(d => d.Date).Select(d => string.Create(invariant, $"{d.Date:yyyy-MM-dd} {d.Slots}")));
+        }
+
+        return change.Events is [var e] ? e.Reason : "";
     }
 
     /// <summary>The record as stored: caller-chosen texts clipped and masked.</summary>
