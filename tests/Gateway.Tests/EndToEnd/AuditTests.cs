@@ -31,7 +31,7 @@ public sealed class AuditTests(GatewayFixture gateway)
         Assert.Collection(trail,
             r =>
             {
-                Assert.Equal(("bedbureau.v1.ReferralService/RegisterReferral", "OK", ""), (r.Action, r.Outcome, r.Reason));
+                Assert.Equal(("bedbureau.v1.ReferralService/RegisterReferral", "OK", "Registered by the referring polyclinic"), (r.Action, r.Outcome, r.Reason));
                 Assert.Equal((gateway.Polyclinic(0).organization_id, registration.RequestId), (r.ActorOrganizationId, r.RequestId));
                 Assert.Equal(gateway.Time.GetUtcNow(), r.OccurredAt.ToDateTimeOffset());
             },

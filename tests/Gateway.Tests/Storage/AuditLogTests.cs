@@ -2,6 +2,26 @@ using BedBureau.Gateway.Storage;
 
 namespace BedBureau.Gateway.Tests.Storage;
 
+/// <summary>What the audit record of a caller's grain change says it did.</summary>
+public sealed class AuditReasonTests
+{
+    private static readonly DateTimeOffset T0 = new(2026, 11, 23, 4, 0, 0, TimeSpan.Zero);
+
+    [Fact]
+    public void A_calendar_change_and_a_referral_change_are_recorded_with_what_they_did()
+    {
+        var key = new BedBureau.BedGrain.Domain.BedGrainKey("01W9", "101");
+        var calendar = new BedBureau.BedGrain.Storage.BedGrainChange(2, null, [new(new DateOnly(2026, 11, 25), 0), new(new DateOnly(2026, 11, 24), 5)], [], [],
+            new BedBureau.BedGrain.Domain.IdempotencyRecord("01W9/c1", "SetAdmissionCapacity", "", null, T0), 0, 0, "01W9");
+        var cancel = new BedBureau.BedGrain.Storage.BedGrainChange(3, null, [], [], [new BedBureau.BedGrain.Domain.ReferralEvent(
+                7, "75.01W9.101.1", "CANCELLED", BedBureau.BedGrain.Domain.ReferralStatus.Cancelled, "patient's request", "PC-1", T0, new DateOnly(2026, 11, 24))],
+            new BedBureau.BedGrain.Domain.IdempotencyRecord("PC-1/x1", "CancelReferral", "75.01W9.101.1", null, T0), 0, 0, "PC-1");
+
+        Assert.Equal("slots set for 2 date(s): 2026-11-24 5, 2026-11-25 0", Assert.Single(AuditLog.OfGrainChange(key, calendar)).Reason);
+        Assert.Equal("patient's request", Assert.Single(AuditLog.OfGrainChange(key, cancel)).Reason);
+    }
+}
+
 /// <summary>The audit log on both databases: appends are durable, filters and keyset paging work, IINs are masked.</summary>
 public abstract class AuditLogTests
 {
@@ -28,6 +48,7 @@ public abstract class AuditLogTests
         var record = Assert.Single(await log.ListAsync(new AuditQuery(null, null, null, null, null, 0, 10), default));
         Assert.Equal(("01W9", "bedbureau.v1.HospitalService/ReportBeds", "01W9/101", "first", "OK", T0),
             (record.ActorOrganizationId, record.Action, record.Target, record.RequestId, record.Outcome, record.OccurredAt));
+        Assert.Equal("census reported at 2026-11-23T04:00:00+00:00: total 10, occupied 5, free 5 (men 0, women 0)", record.Reason);
         await log.DisposeAsync();
     }
 
