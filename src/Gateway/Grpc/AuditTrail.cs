@@ -64,6 +64,7 @@ internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILo
         "bedbureau.v1.ReferralService/RegisterReferral",
         "bedbureau.v1.ReferralService/CancelReferral",
         "bedbureau.v1.ReferralService/RescheduleReferral",
+        "bedbureau.v1.PatientService/CancelReferral",
     };
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
