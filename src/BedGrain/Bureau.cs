@@ -157,6 +157,10 @@ public sealed class Bureau : IAsyncDisposable
     public Task<ReferralView> CancelAsync(string code, Actor actor, string requestId, CancellationReason reason, string text, CancellationToken cancellationToken = default) =>
         CallByCodeAsync(code, (code, actor, requestId, reason, text, cancellationToken), static (grain, a) => grain.CancelAsync(a.actor, a.requestId, a.code, a.reason, a.text, a.cancellationToken), cancellationToken);
 
+    /// <summary>The patient cancels with the coupon's code and access key, as <see cref="Actor.Patient"/>.</summary>
+    public Task<ReferralView> CancelByPatientAsync(string code, string accessKey, string requestId, CancellationReason reason, string text, CancellationToken cancellationToken = default) =>
+        CallByCodeAsync(code, (code, accessKey, requestId, reason, text, cancellationToken), static (grain, a) => grain.CancelByPatientAsync(a.requestId, a.code, a.accessKey, a.reason, a.text, a.cancellationToken), cancellationToken);
+
     public async ValueTask DisposeAsync()
     {
         await _grains.DisposeAsync().ConfigureAwait(false);

@@ -448,6 +448,40 @@ public sealed class BedProfileGrain : IGrain
         }, ReferralStatus.Registered, ReferralStatus.Scheduled);
     }
 
+    /// <summary>
+    /// The patient cancels with the coupon: a wrong access key answers as an unknown code does
+    /// (NOT_FOUND), as for the patient's lookups. All patients act as <see cref="Actor.Patient"/>
+    /// and so share one scope of request ids per grain: an id already used for another referral
+    /// is refused, never answered with that referral.
+    /// </summary>
+    public async Task<ReferralView> CancelByPatientAsync(string requestId, string code, string accessKey, CancellationReason reason, string text, CancellationToken cancellationToken)
+    {
+        if (reason == CancellationReason.None)
+        {
+            throw DomainException.Invalid("reason", "REQUIRED", "a cancellation reason is required");
+        }
+
+        if (reason == CancellationReason.Other && string.IsNullOrWhiteSpace(text))
+        {
+            throw DomainException.Invalid("reason_text", "REQUIRED", "is required when the reason is OTHER");
+        }
+
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        if (!_referrals.TryGetValue(code, out var held) || !AccessKeys.Matches(accessKey, held.AccessKeyHash))
+        {
+            throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
+        }
+
+        if (!string.IsNullOrEmpty(requestId) && _idempotency.TryGetValue(IdempotencyKey(Actor.Patient, requestId), out var used) && used.HospitalizationCode != code)
+        {
+            throw DomainException.Invalid("request_id", "REUSED", "was already used for another referral");
+        }
+
+        return await ChangeAsync(Actor.Patient, requestId, "CancelReferralByPatient", code, cancellationToken, referral =>
+            (referral with { Status = ReferralStatus.Cancelled, CancellationReason = reason }, "CANCELLED", Text(text, $"Cancelled by the patient: {reason}")),
+            ReferralStatus.Registered, ReferralStatus.Scheduled).ConfigureAwait(false);
+    }
+
     /// <summary>A referral with its place in the queue, as of now; NOT_FOUND when unknown.</summary>
     public async Task<ReferralView> GetAsync(string code, CancellationToken cancellationToken)
     {

@@ -8,12 +8,21 @@ public enum ActorRole
     System = 0,
     Hospital = 1,
     Polyclinic = 2,
+
+    /// <summary>A patient acting with the coupon (hospitalization code and access key): no account, no organisation.</summary>
+    Patient = 3,
 }
 
 /// <summary>Who asks for a change: every change records its actor.</summary>
 public readonly record struct Actor(string OrganizationId, ActorRole Role)
 {
     public static readonly Actor Bureau = new("bureau", ActorRole.System);
+
+    /// <summary>
+    /// Every patient acting with a coupon: one fixed token, so that events and the audit trail
+    /// name no person (neither the IIN nor the code), and the coupon is what authorizes.
+    /// </summary>
+    public static readonly Actor Patient = new("PATIENT", ActorRole.Patient);
 }
 
 public sealed record BedReport(int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt)

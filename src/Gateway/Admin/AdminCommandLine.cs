@@ -193,6 +193,14 @@ public static class AdminCommandLine
     private static void Validate(Organization organization, IReadOnlyList<string> profileCodes)
     {
         Identifiers.RequireCode(organization.Id, "id");
+
+        // The ids the bureau's own changes and patients' cancellations are recorded under: an
+        // organisation of that id would pass for them in events, audit records and request ids.
+        if (new[] { Actor.Bureau, Actor.Patient }.Any(a => string.Equals(a.OrganizationId, organization.Id, StringComparison.OrdinalIgnoreCase)))
+        {
+            throw DomainException.Invalid("id", "RESERVED", $"{organization.Id} is reserved for the bureau's own records");
+        }
+
         Identifiers.ValidateBin(organization.Bin, "bin");
         if (organization.Name.Length is 0 or > 300)
         {

@@ -64,6 +64,7 @@ internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILo
         "bedbureau.v1.ReferralService/RegisterReferral",
         "bedbureau.v1.ReferralService/CancelReferral",
         "bedbureau.v1.ReferralService/RescheduleReferral",
+        "bedbureau.v1.PatientService/CancelReferral",
     };
 
     public async Task InvokeAsync(HttpContext context, RequestDelegate next)
@@ -94,25 +95,39 @@ internal sealed partial class AuditTrail(BureauHost host, TimeProvider time, ILo
             return; // recorded with the change, in its transaction
         }
 
-        var record = new AuditRecord(0, entry.Actor, action, entry.Target, time.GetUtcNow(), entry.RequestId, StatusName(status), Reason(PercentEncoding.Decode(message)));
+        if (await RecordRefusalAsync(entry.Actor, action, entry.Target, entry.RequestId, new Status(status, PercentEncoding.Decode(message))).ConfigureAwait(false) is { } unavailable)
+        {
+            var statusHeader = ((int)unavailable.Code).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            if (context.Response.HasStarted && trailers is not null)
+            {
+                trailers[GrpcProtocol.StatusHeader] = statusHeader;
+                trailers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable.Detail);
+            }
+            else
+            {
+                context.Response.Headers[GrpcProtocol.StatusHeader] = statusHeader;
+                context.Response.Headers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable.Detail);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Appends the record of a refused call, its outcome and reason taken from the status it ends
+    /// with (also for the JSON front door, which does not pass through this middleware). Null once
+    /// written; else the status to end the call with instead, as the refusal could not be recorded.
+    /// </summary>
+    internal async Task<Status?> RecordRefusalAsync(string actor, string action, string target, string requestId, Status status)
+    {
+        var record = new AuditRecord(0, actor, action, target, time.GetUtcNow(), requestId, StatusName(status.Code), Reason(status.Detail));
         try
         {
             await host.Storage.Audit.AppendAsync(record, CancellationToken.None).ConfigureAwait(false);
+            return null;
         }
         catch (StorageUnavailableException ex)
         {
             LogAuditFailed(logger, action, ex);
-            const string unavailable = "[AUDIT_UNAVAILABLE] The refusal could not be recorded in the audit trail; nothing was changed.";
-            if (context.Response.HasStarted && trailers is not null)
-            {
-                trailers[GrpcProtocol.StatusHeader] = ((int)StatusCode.Unavailable).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                trailers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable);
-            }
-            else
-            {
-                context.Response.Headers[GrpcProtocol.StatusHeader] = ((int)StatusCode.Unavailable).ToString(System.Globalization.CultureInfo.InvariantCulture);
-                context.Response.Headers[GrpcProtocol.MessageHeader] = PercentEncoding.Encode(unavailable);
-            }
+            return new Status(StatusCode.Unavailable, "[AUDIT_UNAVAILABLE] The refusal could not be recorded in the audit trail; nothing was changed.");
         }
     }
 

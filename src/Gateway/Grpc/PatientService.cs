@@ -6,7 +6,7 @@ using BedBureau.GrpcServer;
 
 namespace BedBureau.Gateway.Grpc;
 
-/// <summary>bedbureau.v1.PatientService: a patient's status by code and access key, no account.</summary>
+/// <summary>bedbureau.v1.PatientService: a patient's status by code and access key, no account, and their own cancellation.</summary>
 internal sealed class PatientService(BureauHost host, ReferralEventHub events, PatientRateLimiter limiter, LookupCache cache)
 {
     public async Task<GetQueueStatusResponse> GetQueueStatus(GetQueueStatusRequest request, ServerCallContext context) =>
@@ -34,7 +34,25 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
         }
     }
 
-    private async Task<QueueStatus> LookUpAsync(string code, string accessKey, ServerCallContext context)
+    /// <summary>
+    /// The patient cancels with the coupon. It takes a lookup of the address's bucket like any
+    /// lookup, so it is no faster a way to guess keys; the grain checks the key (never the cache).
+    /// </summary>
+    public async Task<PatientServiceCancelReferralResponse> CancelReferral(PatientServiceCancelReferralRequest request, ServerCallContext context)
+    {
+        AuditEntry.Describe(context, request.HospitalizationCode, request.RequestId);
+
+        // No account: a refusal is recorded under the patients' token, as the change would be.
+        AuditEntry.Authenticated(context.HttpContext, Actor.Patient.OrganizationId);
+        TakeLookup(request.HospitalizationCode, request.AccessKey, context);
+        var reason = (BedGrain.Domain.CancellationReason)ContractMapping.Defined(request.Reason, "reason");
+        var view = await host.Bureau.CancelByPatientAsync(request.HospitalizationCode, request.AccessKey, request.RequestId, reason,
+            ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken);
+        return new() { Status = ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId)) };
+    }
+
+    /// <summary>Takes a token of the caller's address's bucket, then checks that code and key are well formed.</summary>
+    private void TakeLookup(string code, string accessKey, ServerCallContext context)
     {
         limiter.Take(context);
         if (!HospitalizationCodes.TryParse(code, out _))
@@ -46,6 +64,11 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
         {
             throw DomainException.Invalid("access_key", "INVALID_ACCESS_KEY", "must be the key printed on the coupon, e.g. K7Q4M-9XD2F");
         }
+    }
+
+    private async Task<QueueStatus> LookUpAsync(string code, string accessKey, ServerCallContext context)
+    {
+        TakeLookup(code, accessKey, context);
 
         // The hot path: the cache checks the access key against the hash it keeps; a miss asks the grain.
         return await cache.QueueStatusAsync(code, accessKey, async () =>

@@ -11,9 +11,9 @@ using Google.Protobuf;
 namespace BedBureau.Gateway.Http;
 
 /// <summary>
-/// The patient and public reads as JSON over HTTP/1.1, for browsers: the same service methods
-/// the gRPC calls run (same validation, rate limits and errors), messages in protobuf's
-/// canonical JSON mapping, errors as an HTTP status with
+/// The patient and public reads, and the patient's cancellation, as JSON over HTTP/1.1, for
+/// browsers: the same service methods the gRPC calls run (same validation, rate limits and
+/// errors), messages in protobuf's canonical JSON mapping, errors as an HTTP status with
 /// <c>{"error": {"code": 404, "status": "NOT_FOUND", "message": "[REASON] field: why"}}</c>.
 /// </summary>
 internal static partial class JsonApi
@@ -31,6 +31,7 @@ internal static partial class JsonApi
             RunAsync(http, "bedbureau.v1.PatientService/GetQueueStatus", context =>
                 patients.GetQueueStatus(new GetQueueStatusRequest { HospitalizationCode = code, AccessKey = AccessKey(http) }, context)));
         v1.MapGet("/queue/{code}/events", (HttpContext http, string code, PatientService patients) => StreamAsync(http, code, patients));
+        v1.MapPost("/queue/{code}/cancel", (HttpContext http, string code, PatientService patients, AuditTrail audit) => CancelAsync(http, code, patients, audit));
         v1.MapGet("/free-beds", (HttpContext http, ReferralService referrals, PatientRateLimiter limiter) =>
             RunAsync(http, "bedbureau.v1.ReferralService/SearchFreeBeds", context =>
             {
@@ -90,7 +91,8 @@ internal static partial class JsonApi
         : int.TryParse(value.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var number) ? number
         : throw DomainException.Invalid(field, "INVALID_NUMBER", "must be a whole number");
 
-    private static async Task RunAsync<TResponse>(HttpContext http, string method, Func<ServerCallContext, Task<TResponse>> call)
+    /// <param name="refused">For a mutation: records a refusal before it is sent; what to send instead when that fails.</param>
+    private static async Task RunAsync<TResponse>(HttpContext http, string method, Func<ServerCallContext, Task<TResponse>> call, Func<Status, Task<Status?>>? refused = null)
         where TResponse : IMessage
     {
         var context = ServerCallContext.ForHttp(http, method, _ => Task.CompletedTask);
@@ -101,13 +103,64 @@ internal static partial class JsonApi
         }
         catch (Exception ex) when (ToStatus(ex) is { } status)
         {
-            await WriteErrorAsync(http, context, status).ConfigureAwait(false);
+            var sent = refused is null ? status : await refused(status).ConfigureAwait(false) ?? status;
+            await WriteErrorAsync(http, context, sent).ConfigureAwait(false);
             return;
         }
 
         http.Response.ContentType = "application/json; charset=utf-8";
         http.Response.Headers.CacheControl = "no-store";
         await http.Response.WriteAsync(Formatter.Format(response), http.RequestAborted).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// PatientService.CancelReferral: the body is its request in JSON (requestId, reason,
+    /// reasonText); the code comes from the path and the access key from the X-Access-Key header
+    /// only, never the query: it stays out of URLs, and a page of another site cannot send it
+    /// (the header, like the JSON body, needs a CORS preflight, which is never granted). Refusals
+    /// are audited as the gRPC call's are; a cancellation is recorded with its commit.
+    /// </summary>
+    private static Task CancelAsync(HttpContext http, string code, PatientService patients, AuditTrail audit)
+    {
+        const string Method = "bedbureau.v1.PatientService/CancelReferral";
+        var requestId = "";
+        return RunAsync(http, Method, async context =>
+        {
+            var request = await ReadJsonAsync<PatientServiceCancelReferralRequest>(http, "a cancellation: requestId, reason and, for CANCELLATION_REASON_OTHER, reasonText").ConfigureAwait(false);
+            requestId = request.RequestId;
+            request.HospitalizationCode = code;
+            request.AccessKey = http.Request.Headers[AccessKeyHeader].ToString();
+            return await patients.CancelReferral(request, context).ConfigureAwait(false);
+        }, status => audit.RecordRefusalAsync(Actor.Patient.OrganizationId, Method, code, requestId, status));
+    }
+
+    private const int MaxJsonBody = 16 * 1024;
+
+    /// <summary>A request body in protobuf's JSON mapping (Content-Type application/json), of at most 16 KiB.</summary>
+    private static async Task<T> ReadJsonAsync<T>(HttpContext http, string what)
+        where T : IMessage, new()
+    {
+        if (!http.Request.HasJsonContentType())
+        {
+            throw DomainException.Invalid("body", "NOT_JSON", "must be JSON (Content-Type: application/json)");
+        }
+
+        using var reader = new StreamReader(http.Request.Body, Encoding.UTF8, detectEncodingFromByteOrderMarks: false, bufferSize: 4096, leaveOpen: true);
+        var buffer = new char[MaxJsonBody + 1];
+        var length = await reader.ReadBlockAsync(buffer.AsMemory(), http.RequestAborted).ConfigureAwait(false);
+        if (length > MaxJsonBody)
+        {
+            throw DomainException.Invalid("body", "TOO_LARGE", $"must be at most {MaxJsonBody} characters");
+        }
+
+        try
+        {
+            return JsonParser.Default.Parse<T>(new string(buffer, 0, length));
+        }
+        catch (Exception ex) when (ex is InvalidProtocolBufferException or InvalidJsonException)
+        {
+            throw DomainException.Invalid("body", "INVALID_JSON", $"must be {what}");
+        }
     }
 
     /// <summary>

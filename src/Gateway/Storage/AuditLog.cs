@@ -55,6 +55,7 @@ public sealed partial class AuditLog : IAsyncDisposable
         ["RegisterReferral"] = "bedbureau.v1.ReferralService/RegisterReferral",
         ["CancelReferral"] = "bedbureau.v1.ReferralService/CancelReferral",
         ["RescheduleReferral"] = "bedbureau.v1.ReferralService/RescheduleReferral",
+        ["CancelReferralByPatient"] = "bedbureau.v1.PatientService/CancelReferral",
     };
 
     /// <summary>

@@ -1,6 +1,6 @@
 // The patient's page and the public free-beds board. Plain JS on the gateway's JSON API
 // (/v1/...): protobuf's canonical JSON, errors as {"error": {"status", "message"}}, live
-// status as Server-Sent Events. No build step.
+// status as Server-Sent Events, the patient's own cancellation. No build step.
 "use strict";
 
 const TEXT = {
@@ -19,7 +19,11 @@ const TEXT = {
     stale: "ескірген", neverReported: "хабарланбаған", noBeds: "Бұл кезеңде бос орын табылмады.",
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "Кілтсіз код ештеңе көрсетпейді. Кілтті бөгде адамдарға айтпаңыз.",
-    errors: { NOT_FOUND: "Код немесе кілт дұрыс емес.", INVALID_ARGUMENT: "Код пен кілтті тексеріңіз.", RESOURCE_EXHAUSTED: "Тым көп сұрау. Кейінірек қайталаңыз.", UNAVAILABLE: "Қызмет уақытша қолжетімсіз.", other: "Қате орын алды." },
+    errors: { NOT_FOUND: "Код немесе кілт дұрыс емес.", INVALID_ARGUMENT: "Код пен кілтті тексеріңіз.", FAILED_PRECONDITION: "Жолдама енді белсенді емес.", RESOURCE_EXHAUSTED: "Тым көп сұрау. Кейінірек қайталаңыз.", UNAVAILABLE: "Қызмет уақытша қолжетімсіз.", other: "Қате орын алды." },
+    cancelButton: "Жолдамадан бас тарту", cancelQuestion: "Жолдамадан бас тартасыз ба? Орын босатылады, оны қайтару мүмкін емес.",
+    cancelReasonLabel: "Себебі", cancelReasonPick: "— таңдаңыз —", reasonPatientRequest: "Өз қалауым бойынша", reasonHealthImproved: "Жағдайым жақсарды",
+    reasonHospitalizedElsewhere: "Басқа ауруханаға жатқызылдым", reasonOther: "Басқа себеп", cancelTextLabel: "Себебін жазыңыз",
+    cancelConfirm: "Иә, бас тарту", cancelBack: "Жоқ, қалдыру", cancelInvalid: "Себебін таңдаңыз («Басқа себеп» үшін оны жазыңыз).",
     status: { REFERRAL_STATUS_REGISTERED: "Тіркелген, аурухана растауын күтуде", REFERRAL_STATUS_SCHEDULED: "Күні расталды", REFERRAL_STATUS_ADMITTED: "Ауруханаға жатқызылды", REFERRAL_STATUS_REFUSED: "Жатқызудан бас тартылды", REFERRAL_STATUS_CANCELLED: "Жолдама жойылды", REFERRAL_STATUS_NO_SHOW: "Келмеді — жолдама жойылды" },
     action: { REGISTERED: "Тіркелді", SCHEDULED: "Күні расталды", RESCHEDULED: "Күні өзгертілді", ADMITTED: "Жатқызылды", REFUSED: "Бас тартылды", CANCELLED: "Жойылды", NO_SHOW: "Келмеді" },
   },
@@ -38,7 +42,11 @@ const TEXT = {
     stale: "устарело", neverReported: "нет данных", noBeds: "На этот период свободных мест не найдено.",
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "Код без ключа доступа ничего не показывает. Не сообщайте ключ посторонним.",
-    errors: { NOT_FOUND: "Неверный код или ключ доступа.", INVALID_ARGUMENT: "Проверьте код и ключ доступа.", RESOURCE_EXHAUSTED: "Слишком много запросов. Повторите позже.", UNAVAILABLE: "Сервис временно недоступен.", other: "Произошла ошибка." },
+    errors: { NOT_FOUND: "Неверный код или ключ доступа.", INVALID_ARGUMENT: "Проверьте код и ключ доступа.", FAILED_PRECONDITION: "Направление уже не активно.", RESOURCE_EXHAUSTED: "Слишком много запросов. Повторите позже.", UNAVAILABLE: "Сервис временно недоступен.", other: "Произошла ошибка." },
+    cancelButton: "Отменить направление", cancelQuestion: "Отменить направление? Место будет освобождено, вернуть его нельзя.",
+    cancelReasonLabel: "Причина", cancelReasonPick: "— выберите —", reasonPatientRequest: "По моему желанию", reasonHealthImproved: "Состояние улучшилось",
+    reasonHospitalizedElsewhere: "Госпитализирован в другую больницу", reasonOther: "Другая причина", cancelTextLabel: "Опишите причину",
+    cancelConfirm: "Да, отменить", cancelBack: "Нет, оставить", cancelInvalid: "Выберите причину (для «Другая причина» опишите её).",
     status: { REFERRAL_STATUS_REGISTERED: "Зарегистрировано, ждёт подтверждения больницы", REFERRAL_STATUS_SCHEDULED: "Дата подтверждена", REFERRAL_STATUS_ADMITTED: "Госпитализирован", REFERRAL_STATUS_REFUSED: "Отказано в госпитализации", REFERRAL_STATUS_CANCELLED: "Направление отменено", REFERRAL_STATUS_NO_SHOW: "Неявка — направление отменено" },
     action: { REGISTERED: "Зарегистрировано", SCHEDULED: "Дата подтверждена", RESCHEDULED: "Дата изменена", ADMITTED: "Госпитализирован", REFUSED: "Отказ", CANCELLED: "Отменено", NO_SHOW: "Неявка" },
   },
@@ -57,7 +65,11 @@ const TEXT = {
     stale: "stale", neverReported: "never reported", noBeds: "No free places found for this period.",
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "A code without its access key shows nothing. Do not share your key.",
-    errors: { NOT_FOUND: "Wrong code or access key.", INVALID_ARGUMENT: "Check the code and the access key.", RESOURCE_EXHAUSTED: "Too many requests. Try again later.", UNAVAILABLE: "The service is unavailable for a moment.", other: "Something went wrong." },
+    errors: { NOT_FOUND: "Wrong code or access key.", INVALID_ARGUMENT: "Check the code and the access key.", FAILED_PRECONDITION: "The referral is no longer active.", RESOURCE_EXHAUSTED: "Too many requests. Try again later.", UNAVAILABLE: "The service is unavailable for a moment.", other: "Something went wrong." },
+    cancelButton: "Cancel the referral", cancelQuestion: "Cancel the referral? Its place will be released and cannot be given back.",
+    cancelReasonLabel: "Reason", cancelReasonPick: "— choose —", reasonPatientRequest: "My own decision", reasonHealthImproved: "My health improved",
+    reasonHospitalizedElsewhere: "Admitted to another hospital", reasonOther: "Another reason", cancelTextLabel: "Describe the reason",
+    cancelConfirm: "Yes, cancel it", cancelBack: "No, keep it", cancelInvalid: "Choose a reason (for “Another reason”, describe it).",
     status: { REFERRAL_STATUS_REGISTERED: "Registered, waiting for the hospital to confirm", REFERRAL_STATUS_SCHEDULED: "Date confirmed", REFERRAL_STATUS_ADMITTED: "Admitted", REFERRAL_STATUS_REFUSED: "Admission refused", REFERRAL_STATUS_CANCELLED: "Referral cancelled", REFERRAL_STATUS_NO_SHOW: "Did not come — referral cancelled" },
     action: { REGISTERED: "Registered", SCHEDULED: "Date confirmed", RESCHEDULED: "Date changed", ADMITTED: "Admitted", REFUSED: "Refused", CANCELLED: "Cancelled", NO_SHOW: "Did not come" },
   },
@@ -71,6 +83,8 @@ let profiles = [];
 let lastStatus = null;
 let lastBeds = null;
 let source = null;
+let coupon = null; // { code, key } of the referral shown
+let cancelRequestId = null; // kept across retries of one confirmation: the server answers a repeat with the first result
 
 function pickLanguage() {
   const saved = localStorage.getItem("lang");
@@ -98,8 +112,8 @@ const name = (item) => (item && (item[{ kk: "nameKk", ru: "nameRu", en: "nameEn"
 const date = (d) => (d && d.year ? new Intl.DateTimeFormat(LOCALES[lang], { year: "numeric", month: "2-digit", day: "2-digit", timeZone: "UTC" }).format(Date.UTC(d.year, d.month - 1, d.day)) : "—");
 const instant = (s) => (s ? new Intl.DateTimeFormat(LOCALES[lang], { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" }).format(new Date(s)) : "");
 
-async function getJson(url, headers) {
-  const response = await fetch(url, { headers: { Accept: "application/json", ...headers } });
+async function fetchJson(url, init = {}) {
+  const response = await fetch(url, { ...init, headers: { Accept: "application/json", ...init.headers } });
   const body = await response.json().catch(() => ({}));
   if (!response.ok) {
     const error = new Error((body.error && body.error.message) || response.statusText);
@@ -108,6 +122,8 @@ async function getJson(url, headers) {
   }
   return body;
 }
+
+const getJson = (url, headers) => fetchJson(url, { headers });
 
 const errorText = (e) => TEXT[lang].errors[e.status] || TEXT[lang].errors.other;
 
@@ -139,6 +155,9 @@ function showStatus(s) {
     li.dataset.action = e.action;
     return li;
   }));
+  const active = s.status === "REFERRAL_STATUS_REGISTERED" || s.status === "REFERRAL_STATUS_SCHEDULED";
+  $("cancel").hidden = !active;
+  if (!active) closeCancel();
 }
 
 function setLive(state) {
@@ -155,9 +174,12 @@ async function check(event) {
   error.hidden = true;
   if (source) { source.close(); source = null; }
   setLive("off");
+  closeCancel();
+  coupon = null;
   try {
     // One plain lookup first: it gives a clear error (EventSource cannot), then the live stream.
     const first = await getJson(`/v1/queue/${encodeURIComponent(code)}`, { "X-Access-Key": key });
+    coupon = { code, key };
     showStatus(first.status);
     watch(code, key);
   } catch (e) {
@@ -185,6 +207,68 @@ function watch(code, key) {
       setLive("retry"); // the browser reconnects by itself
     }
   });
+}
+
+// The patient's own cancellation: a confirmation with a reason, then POST /v1/queue/{code}/cancel.
+
+function openCancel() {
+  $("cancel-form").hidden = false;
+  $("cancel-open").hidden = true;
+  $("cancel-open").setAttribute("aria-expanded", "true");
+  $("cancel-error").hidden = true;
+  $("cancel-reason").focus();
+}
+
+function closeCancel(refocus = false) {
+  const open = !$("cancel-form").hidden;
+  $("cancel-form").hidden = true;
+  $("cancel-form").reset();
+  $("cancel-text-field").hidden = true;
+  $("cancel-open").hidden = false;
+  $("cancel-open").setAttribute("aria-expanded", "false");
+  $("cancel-error").hidden = true;
+  cancelRequestId = null;
+  if (refocus && open && !$("cancel").hidden) $("cancel-open").focus();
+}
+
+// A fresh request id; crypto.randomUUID needs a secure context, getRandomValues does not.
+function newRequestId() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = [...b].map((x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+async function cancelReferral(event) {
+  event.preventDefault();
+  const error = $("cancel-error");
+  error.hidden = true;
+  const reason = $("cancel-reason").value;
+  const text = $("cancel-text").value.trim();
+  if (!reason || (reason === "CANCELLATION_REASON_OTHER" && !text)) {
+    error.textContent = t("cancelInvalid");
+    error.hidden = false;
+    (reason ? $("cancel-text") : $("cancel-reason")).focus();
+    return;
+  }
+  if (!coupon) return;
+  cancelRequestId ??= newRequestId();
+  $("cancel-confirm").disabled = true;
+  try {
+    const body = await fetchJson(`/v1/queue/${encodeURIComponent(coupon.code)}/cancel`, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", "X-Access-Key": coupon.key },
+      body: JSON.stringify({ requestId: cancelRequestId, reason, reasonText: reason === "CANCELLATION_REASON_OTHER" ? text : "" }),
+    });
+    showStatus(body.status);
+    $("status-value").focus(); // the button that had focus is gone with the action
+  } catch (e) {
+    error.textContent = e.status === "INVALID_ARGUMENT" ? t("cancelInvalid") : errorText(e);
+    error.hidden = false;
+  } finally {
+    $("cancel-confirm").disabled = false;
+  }
 }
 
 // ---- the public free-beds board ---------------------------------------------------------
@@ -268,6 +352,14 @@ async function start() {
     b.addEventListener("click", () => { lang = b.dataset.lang; localStorage.setItem("lang", lang); applyLanguage(); });
   }
   $("check-form").addEventListener("submit", check);
+  $("cancel-open").addEventListener("click", openCancel);
+  $("cancel-back").addEventListener("click", () => closeCancel(true));
+  $("cancel-form").addEventListener("submit", cancelReferral);
+  $("cancel-reason").addEventListener("change", () => {
+    $("cancel-text-field").hidden = $("cancel-reason").value !== "CANCELLATION_REASON_OTHER";
+    $("cancel-error").hidden = true;
+  });
+  $("cancel-text").addEventListener("input", () => { $("cancel-error").hidden = true; });
   $("beds-form").addEventListener("submit", showFreeBeds);
   applyLanguage();
   try {

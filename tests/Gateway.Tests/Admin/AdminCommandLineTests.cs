@@ -104,15 +104,18 @@ public abstract class AdminCommandLineTests
         var badRegion = await RunAsync(db, "org", "create", "--id", "PC-X", "--kind", "polyclinic", "--name", "X", "--bin", "990140000017", "--region", "99");
         var badKind = await RunAsync(db, "org", "create", "--id", "PC-X", "--kind", "clinic", "--name", "X", "--bin", "990140000017", "--region", "75");
         var unknownOrg = await RunAsync(db, "key", "issue", "--org", "NOPE");
+        var patients = await RunAsync(db, "org", "create", "--id", "PATIENT", "--kind", "polyclinic", "--name", "X", "--bin", "990140000017", "--region", "75");
+        var bureau = await RunAsync(db, "org", "create", "--id", "Bureau", "--kind", "polyclinic", "--name", "X", "--bin", "990140000017", "--region", "75");
 
         Assert.Equal((1, true), (badBin.Code, badBin.Error.Contains("bin", StringComparison.Ordinal)));
         Assert.Equal((1, true), (badRegion.Code, badRegion.Error.Contains("region", StringComparison.Ordinal)));
         Assert.NotEqual(0, badKind.Code);
         Assert.Equal((1, true), (unknownOrg.Code, unknownOrg.Error.Contains("UNKNOWN_ORGANIZATION", StringComparison.Ordinal)));
+        Assert.All(new[] { patients, bureau }, reserved => Assert.Equal((1, true), (reserved.Code, reserved.Error.Contains("[RESERVED] id: ", StringComparison.Ordinal))));
         Assert.Equal("", (await RunAsync(db, "org", "list")).Output);
         await using var storage = await OpenAsync(db);
         var trail = await storage.Audit.ListAsync(new AuditQuery(null, null, null, null, null, 0, 100), default);
-        Assert.Equal(["INVALID_ARGUMENT", "INVALID_ARGUMENT", "NOT_FOUND"], trail.Select(r => r.Outcome));
+        Assert.Equal(["INVALID_ARGUMENT", "INVALID_ARGUMENT", "NOT_FOUND", "INVALID_ARGUMENT", "INVALID_ARGUMENT"], trail.Select(r => r.Outcome));
     }
 }
 

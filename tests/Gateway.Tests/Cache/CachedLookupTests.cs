@@ -101,6 +101,36 @@ public abstract class CachedLookupTests(GatewayFixture gateway)
     }
 
     [Fact]
+    public async Task A_patients_own_cancellation_is_seen_by_the_next_lookup()
+    {
+        var (hospital, profile) = await TargetAsync();
+        var (registered, _) = await RegisterAsync(hospital, profile);
+        await UntilCacheHitsAsync(registered);
+        var cached = await LookUpAsync(registered);
+        Assert.Equal(ReferralStatus.Registered, cached.Status);
+
+        var cancelled = await gateway.Anonymous.UnaryAsync(Api.PatientCancel, new PatientServiceCancelReferralRequest
+        {
+            RequestId = Guid.NewGuid().ToString(),
+            HospitalizationCode = registered.HospitalizationCode,
+            AccessKey = registered.AccessKey,
+            Reason = CancellationReason.HealthImproved,
+        });
+
+        Assert.Equal(ReferralStatus.Cancelled, cancelled.Status.Status);
+        for (var i = 0; i < 3; i++)
+        {
+            var seen = await LookUpAsync(registered);
+            Assert.Equal(ReferralStatus.Cancelled, seen.Status);
+            Assert.Equal("CANCELLED", seen.History[^1].Action);
+        }
+
+        // Cached again in its turn: a hit serves the new status.
+        await UntilCacheHitsAsync(registered);
+        Assert.Equal(ReferralStatus.Cancelled, (await LookUpAsync(registered)).Status);
+    }
+
+    [Fact]
     public async Task A_queue_position_is_served_stale_no_longer_than_the_position_max_age()
     {
         var (hospital, profile) = await TargetAsync(1);

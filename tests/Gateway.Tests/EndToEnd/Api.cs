@@ -29,6 +29,7 @@ internal static class Api
     public static readonly Method<ListReferralsRequest, ListReferralsResponse> ListReferrals = Method<ListReferralsRequest, ListReferralsResponse>(Referrals, "ListReferrals");
     public static readonly Method<GetQueueStatusRequest, GetQueueStatusResponse> QueueStatus = Method<GetQueueStatusRequest, GetQueueStatusResponse>(Patients, "GetQueueStatus");
     public static readonly Method<WatchQueueStatusRequest, WatchQueueStatusResponse> WatchQueueStatus = Method<WatchQueueStatusRequest, WatchQueueStatusResponse>(Patients, "WatchQueueStatus");
+    public static readonly Method<PatientServiceCancelReferralRequest, PatientServiceCancelReferralResponse> PatientCancel = Method<PatientServiceCancelReferralRequest, PatientServiceCancelReferralResponse>(Patients, "CancelReferral");
     public static readonly Method<GetHospitalRequest, GetHospitalResponse> GetHospital = Method<GetHospitalRequest, GetHospitalResponse>(Directory, "GetHospital");
     public static readonly Method<ListHospitalsRequest, ListHospitalsResponse> ListHospitals = Method<ListHospitalsRequest, ListHospitalsResponse>(Directory, "ListHospitals");
     public static readonly Method<ListBedProfilesRequest, ListBedProfilesResponse> ListBedProfiles = Method<ListBedProfilesRequest, ListBedProfilesResponse>(Directory, "ListBedProfiles");

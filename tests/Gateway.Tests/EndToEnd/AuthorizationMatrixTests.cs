@@ -120,6 +120,13 @@ public sealed class AuthorizationMatrixTests(GatewayFixture gateway)
             HospitalizationCode = s.Referral.HospitalizationCode,
             AccessKey = s.Referral.AccessKey,
         }))),
+        ["bedbureau.v1.PatientService/CancelReferral"] = Public((s, c) => c.UnaryAsync(Api.PatientCancel, new PatientServiceCancelReferralRequest
+        {
+            RequestId = Id(),
+            HospitalizationCode = s.Referral.HospitalizationCode,
+            AccessKey = s.Referral.AccessKey,
+            Reason = CancellationReason.PatientRequest,
+        })),
         ["bedbureau.v1.DirectoryService/ListRegions"] = Public((s, c) => c.UnaryAsync(Api.ListRegions, new ListRegionsRequest())),
         ["bedbureau.v1.DirectoryService/ListBedProfiles"] = Public((s, c) => c.UnaryAsync(Api.ListBedProfiles, new ListBedProfilesRequest())),
         ["bedbureau.v1.DirectoryService/ListHospitals"] = Public((s, c) => c.UnaryAsync(Api.ListHospitals, new ListHospitalsRequest { RegionCode = "75" })),

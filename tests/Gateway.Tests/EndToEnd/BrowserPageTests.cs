@@ -7,7 +7,8 @@ namespace BedBureau.Gateway.Tests.EndToEnd;
 /// <summary>
 /// The web page in a real headless Chromium (Debian's, driven by playwright-core from npm, both
 /// installed by .ci/run): a patient enters code and key and sees the status; a change made over
-/// gRPC appears on the page by itself; the free-beds board marks a stale count.
+/// gRPC appears on the page by itself; the free-beds board marks a stale count; the patient
+/// cancels the referral from the page, confirming with a reason.
 /// </summary>
 [Collection(GatewayCollection.Name)]
 public sealed class BrowserPageTests(GatewayFixture gateway)
@@ -84,8 +85,16 @@ public sealed class BrowserPageTests(GatewayFixture gateway)
             Assert.Contains("Дата подтверждена больницей", updated, StringComparison.Ordinal);
             var board = await StepAsync(node, errors, "BOARD");
             Assert.Contains("rows=", board, StringComparison.Ordinal);
+            var cancelled = await StepAsync(node, errors, "CANCELLED");
+            Assert.Contains("Referral cancelled", cancelled, StringComparison.Ordinal);
+            Assert.Contains("Treated at home", cancelled, StringComparison.Ordinal);
             await node.WaitForExitAsync().WaitAsync(StepTimeout);
             Assert.True(node.ExitCode == 0, $"the page script failed: {await errors}");
+
+            using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
+            var seen = (await polyclinic.UnaryAsync(Api.GetReferral, new GetReferralRequest { HospitalizationCode = registered.HospitalizationCode })).Referral;
+            Assert.Equal((ReferralStatus.Cancelled, CancellationReason.Other), (seen.Status, seen.CancellationReason));
+            Assert.Equal(("CANCELLED", "PATIENT", "Treated at home"), (seen.History[^1].Action, seen.History[^1].ActorOrganizationId, seen.History[^1].Reason));
         }
         finally
         {

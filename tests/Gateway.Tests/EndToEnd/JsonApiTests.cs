@@ -115,6 +115,83 @@ public sealed class JsonApiTests(GatewayFixture gateway)
         Assert.Equal(hospital.Hospital.BedProfileCodes.Count, hospital.Census.Count);
     }
 
+    /// <summary>A POST of the patient's cancellation: the key in the X-Access-Key header (none when null), the body as given.</summary>
+    internal static HttpRequestMessage CancelRequest(string pathAndQuery, string? accessKey, string body, string contentType = "application/json")
+    {
+        var request = new HttpRequestMessage(HttpMethod.Post, pathAndQuery) { Content = new StringContent(body, System.Text.Encoding.UTF8, contentType) };
+        if (accessKey is not null)
+        {
+            request.Headers.Add("X-Access-Key", accessKey);
+        }
+
+        return request;
+    }
+
+    [Fact]
+    public async Task A_patient_cancels_by_post_with_the_key_in_a_header_and_gets_the_status_as_json()
+    {
+        var (hospital, profile, iin) = await Scenario.TargetAsync(gateway);
+        using var polyclinic = gateway.ChannelFor(gateway.Polyclinic());
+        var registered = await polyclinic.UnaryAsync(Api.Register, Scenario.Registration(gateway, hospital, profile, iin));
+        var path = $"/v1/queue/{registered.HospitalizationCode}/cancel";
+        var body = $$"""{"requestId": "{{Guid.NewGuid()}}", "reason": "CANCELLATION_REASON_HOSPITALIZED_ELSEWHERE"}""";
+        using var http = Http();
+
+        using var response = await http.SendAsync(CancelRequest(path, registered.AccessKey, body));
+        var text = await response.Content.ReadAsStringAsync();
+        using var again = await http.SendAsync(CancelRequest(path, registered.AccessKey, body));
+        var lookup = await http.GetStringAsync($"/v1/queue/{registered.HospitalizationCode}?access_key={Uri.EscapeDataString(registered.AccessKey)}");
+
+        Assert.Equal(HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType?.MediaType);
+        var status = Parser.Parse<PatientServiceCancelReferralResponse>(text).Status;
+        Assert.Equal(ReferralStatus.Cancelled, status.Status);
+        Assert.Contains("\"REFERRAL_STATUS_CANCELLED\"", text, StringComparison.Ordinal);
+        Assert.DoesNotContain(iin, text, StringComparison.Ordinal);
+        Assert.Equal((HttpStatusCode.OK, text), (again.StatusCode, await again.Content.ReadAsStringAsync()));
+        Assert.Equal(status, Parser.Parse<GetQueueStatusResponse>(lookup).Status);
+        var seen = (await polyclinic.UnaryAsync(Api.GetReferral, new GetReferralRequest { HospitalizationCode = registered.HospitalizationCode })).Referral;
+        Assert.Equal(CancellationReason.HospitalizedElsewhere, seen.CancellationReason);
+        Assert.Single(seen.History, e => e.Action == "CANCELLED" && e.ActorOrganizationId == "PATIENT");
+    }
+
+    [Fact]
+    public async Task A_cancellation_takes_the_key_from_the_header_only_refuses_bad_bodies_naming_the_field_and_audits_each_refusal()
+    {
+        var registered = await Scenario.RegisterAsync(gateway);
+        var path = $"/v1/queue/{registered.HospitalizationCode}/cancel";
+        var key = registered.AccessKey;
+        string Body(string reason) => $$"""{"requestId": "{{Guid.NewGuid()}}", "reason": "{{reason}}"}""";
+        using var http = Http();
+
+        var keyInQuery = await ErrorOf(await http.SendAsync(CancelRequest($"{path}?access_key={Uri.EscapeDataString(key)}", null, Body("CANCELLATION_REASON_PATIENT_REQUEST"))));
+        var wrongKey = await ErrorOf(await http.SendAsync(CancelRequest(path, "AAAAA-BBBBB", Body("CANCELLATION_REASON_PATIENT_REQUEST"))));
+        var lookupWrongKey = await ErrorOf(await http.GetAsync($"/v1/queue/{registered.HospitalizationCode}?access_key=AAAAA-BBBBB"));
+        var notJson = await ErrorOf(await http.SendAsync(CancelRequest(path, key, "reason=CANCELLATION_REASON_PATIENT_REQUEST", "application/x-www-form-urlencoded")));
+        var badJson = await ErrorOf(await http.SendAsync(CancelRequest(path, key, "{\"requestId\": ")));
+        var unknownReason = await ErrorOf(await http.SendAsync(CancelRequest(path, key, Body("CANCELLATION_REASON_BORED"))));
+        var noReason = await ErrorOf(await http.SendAsync(CancelRequest(path, key, $$"""{"requestId": "{{Guid.NewGuid()}}"}""")));
+        var otherWithoutText = await ErrorOf(await http.SendAsync(CancelRequest(path, key, Body("CANCELLATION_REASON_OTHER"))));
+        var tooLarge = await ErrorOf(await http.SendAsync(CancelRequest(path, key, $$"""{"requestId": "{{Guid.NewGuid()}}", "reasonText": "{{new string('x', 20_000)}}"}""")));
+
+        Assert.Equal((HttpStatusCode.BadRequest, "INVALID_ARGUMENT"), (keyInQuery.Status, keyInQuery.Reason));
+        Assert.Contains("] access_key: ", keyInQuery.Message, StringComparison.Ordinal);
+        Assert.Equal((HttpStatusCode.NotFound, "NOT_FOUND", lookupWrongKey.Message), wrongKey);
+        foreach (var (error, field) in new[] { (notJson, "body"), (badJson, "body"), (unknownReason, "body"), (noReason, "reason"), (otherWithoutText, "reason_text"), (tooLarge, "body") })
+        {
+            Assert.Equal((HttpStatusCode.BadRequest, "INVALID_ARGUMENT"), (error.Status, error.Reason));
+            Assert.Contains($"] {field}: ", error.Message, StringComparison.Ordinal);
+        }
+
+        var status = await gateway.Anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = registered.HospitalizationCode, AccessKey = key });
+        Assert.Equal(ReferralStatus.Registered, status.Status.Status);
+        using var admin = gateway.ChannelFor(gateway.Admin);
+        var trail = (await admin.UnaryAsync(Api.ListAudit, new ListAuditRecordsRequest { Target = registered.HospitalizationCode, Action = "bedbureau.v1.PatientService/CancelReferral" })).Records;
+        Assert.Equal(8, trail.Count);
+        Assert.All(trail, r => Assert.Equal("PATIENT", r.ActorOrganizationId));
+        Assert.Equal(["INVALID_ARGUMENT", "NOT_FOUND", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT", "INVALID_ARGUMENT"], trail.Select(r => r.Outcome));
+    }
+
     [Fact]
     public async Task Server_sent_events_carry_a_change_made_over_grpc()
     {
@@ -186,5 +263,23 @@ public sealed class JsonApiRateLimitTests : IAsyncLifetime
         Assert.True(last!.Headers.RetryAfter?.Delta > TimeSpan.Zero);
         Assert.Contains("RATE_LIMITED", await last.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         last.Dispose();
+    }
+
+    [Fact]
+    public async Task A_cancellation_takes_a_lookup_of_the_same_limit()
+    {
+        using var http = new HttpClient { BaseAddress = new Uri(_gateway.HttpAddress) };
+        for (var i = 0; i < 3; i++)
+        {
+            using var lookup = await http.GetAsync("/v1/queue/61.01W9.321.72S?access_key=AAAAA-BBBBB");
+            Assert.Equal(HttpStatusCode.NotFound, lookup.StatusCode);
+        }
+
+        using var cancel = await http.SendAsync(JsonApiTests.CancelRequest("/v1/queue/61.01W9.321.72S/cancel", "AAAAA-BBBBB",
+            $$"""{"requestId": "{{Guid.NewGuid()}}", "reason": "CANCELLATION_REASON_PATIENT_REQUEST"}"""));
+
+        Assert.Equal(HttpStatusCode.TooManyRequests, cancel.StatusCode);
+        Assert.True(cancel.Headers.RetryAfter?.Delta > TimeSpan.Zero);
+        Assert.Contains("RATE_LIMITED", await cancel.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
 }

@@ -58,7 +58,7 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
     private sealed record Target(
         Random Random, DateOnly Today, string Hospital, string Profile, string[] Profiles, string OtherHospital, bool Child,
         DateOnly Day, DateOnly OtherDay, RegisterReferralResponse Subject, string RefuseSubject, string CancelSubject,
-        string OtherPolyclinicsReferral, string OtherHospitalsReferral, string NewIin)
+        RegisterReferralResponse PatientCancelSubject, string OtherPolyclinicsReferral, string OtherHospitalsReferral, string NewIin)
     {
         public T Pick<T>(params T[] values) => values[Random.Next(values.Length)];
     }
@@ -440,6 +440,25 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
             ("access_key malformed", Invalid, (t, r) => { r.AccessKey = t.Pick("", new string('K', 33 + t.Random.Next(1000))); return "access_key"; }),
             ("access_key wrong", StatusCode.NotFound, (t, r) => { r.AccessKey = AccessKeys.Generate(); return null; }),
         ]),
+        Unary(Api.PatientCancel, Caller.Anonymous, t => new PatientServiceCancelReferralRequest
+        {
+            RequestId = Gen(t.Random),
+            HospitalizationCode = t.PatientCancelSubject.HospitalizationCode,
+            AccessKey = t.PatientCancelSubject.AccessKey,
+            Reason = CancellationReason.HealthImproved,
+        },
+        [
+            .. RequestIdCases<PatientServiceCancelReferralRequest>((r, v) => r.RequestId = v),
+            ("code malformed", Invalid, (t, r) => { r.HospitalizationCode = t.Random.Next(3) == 0 ? "" : BadCode(t.Random); return "hospitalization_code"; }),
+            ("code unknown", StatusCode.NotFound, (t, r) => { r.HospitalizationCode = $"75.{t.Hospital}.{t.Profile}.ZZZZ{t.Random.Next(1000)}"; return null; }),
+            ("access_key malformed", Invalid, (t, r) => { r.AccessKey = t.Pick("", "   ", new string('K', 33 + t.Random.Next(1000)), Huge(t.Random)); return "access_key"; }),
+            ("access_key wrong", StatusCode.NotFound, (t, r) => { r.AccessKey = AccessKeys.Generate(); return null; }),
+            ("access_key of another referral", StatusCode.NotFound, (t, r) => { r.HospitalizationCode = t.OtherPolyclinicsReferral; return null; }),
+            ("reason unspecified", Invalid, (t, r) => { r.Reason = CancellationReason.Unspecified; return "reason"; }),
+            ("reason not in the contract", Invalid, (t, r) => { r.Reason = (CancellationReason)BadEnum(t.Random); return "reason"; }),
+            ("other without text", Invalid, (t, r) => { r.Reason = CancellationReason.Other; r.ReasonText = t.Pick("", " "); return "reason_text"; }),
+            ("reason_text too long", Invalid, (t, r) => { r.ReasonText = Huge(t.Random); return "reason_text"; }),
+        ]),
         Unary(Api.ListRegions, Caller.Anonymous, t => new ListRegionsRequest(),
         [
             // No fields: an unknown one (a newer client's) is skipped, as proto3 says.
@@ -629,6 +648,7 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
             random, gateway.Today, hospital, profile, info.Hospital.BedProfileCodes.ToArray(), other, child, day, otherDay, subject,
             RefuseSubject: (await RegisterAsync(0, hospital, profile)).HospitalizationCode,
             CancelSubject: (await RegisterAsync(0, hospital, profile)).HospitalizationCode,
+            PatientCancelSubject: await RegisterAsync(0, hospital, profile),
             OtherPolyclinicsReferral: (await RegisterAsync(1, hospital, profile)).HospitalizationCode,
             OtherHospitalsReferral: (await RegisterAsync(0, other, otherProfile)).HospitalizationCode,
             NewIin: NationalDataset.Iin(random, day, child));

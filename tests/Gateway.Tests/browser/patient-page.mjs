@@ -3,7 +3,9 @@
 //   node patient-page.mjs <http base> <code> <access key> <board profile> <stale hospital name>
 // Steps: enter code and key, see the status (READY); wait for CHANGED (the test scheduled the
 // referral over gRPC); see the page update by itself (UPDATED); switch language; read the
-// free-beds board for the profile and find the stale hospital marked (BOARD). Exit 0 when all held.
+// free-beds board for the profile and find the stale hospital marked (BOARD); cancel the referral:
+// open the action, pick "Another reason", be stopped for want of its text, write it, confirm, and
+// see the status cancelled and the action gone (CANCELLED). Exit 0 when all held.
 import { chromium } from "playwright-core";
 import { createInterface } from "node:readline";
 
@@ -52,6 +54,18 @@ try {
   const rows = await page.locator("#beds-body tr").count();
   const fresh = await page.locator('#beds-body tr:not([data-stale="true"])').count();
   say(`BOARD ${heading} | rows=${rows} fresh=${fresh}`);
+
+  await page.getByRole("button", { name: "Cancel the referral" }).click();
+  await page.getByLabel("Reason", { exact: true }).selectOption("CANCELLATION_REASON_OTHER");
+  await page.getByRole("button", { name: "Yes, cancel it" }).click();
+  await page.waitForSelector("#cancel-error:not([hidden])");
+  if ((await page.getAttribute("#status-value", "data-status")) !== "REFERRAL_STATUS_SCHEDULED") throw new Error("cancelled without the reason's text");
+  await page.getByLabel("Describe the reason", { exact: true }).fill("Treated at home");
+  await page.getByRole("button", { name: "Yes, cancel it" }).click();
+  await page.waitForSelector('#status-value[data-status="REFERRAL_STATUS_CANCELLED"]');
+  await page.waitForSelector('#history li[data-action="CANCELLED"]');
+  if (await page.locator("#cancel").isVisible()) throw new Error("a cancelled referral still offers to cancel it");
+  say(`CANCELLED ${await page.textContent("#status-value")} | ${(await page.textContent("#history")).replace(/\s+/g, " ")}`);
 } finally {
   await browser.close();
   lines.close();
