@@ -74,6 +74,18 @@ public sealed partial class NationalDatasetTests
         });
     }
 
+    [Fact]
+    public void Every_profile_draws_diagnoses_of_its_own_field()
+    {
+        var byProfile = National.Value.Referrals.GroupBy(r => r.ProfileCode).ToDictionary(g => g.Key, g => g.Select(r => r.Icd10Code).ToHashSet());
+
+        Assert.All(byProfile, p => Assert.True(p.Value.Count >= 2, $"profile {p.Key} has {p.Value.Count} diagnosis"));
+        Assert.All(byProfile["117"].Concat(byProfile["215"]), code => Assert.StartsWith("C", code, StringComparison.Ordinal)); // oncology
+        Assert.All(byProfile["101"].Concat(byProfile["202"]), code => Assert.Matches("^[IQ]", code)); // circulatory system or congenital heart
+        Assert.All(byProfile["129"], code => Assert.Matches("^[TL]", code)); // burns and their scars
+        Assert.DoesNotContain(byProfile.Values.SelectMany(c => c), code => code[0] is 'R' or 'Z' && code != "Z96.6"); // no "unspecified" fillers
+    }
+
     private static DateOnly BirthDate(string iin) =>
         new((iin[6] is '5' or '6' ? 2000 : 1900) + int.Parse(iin[..2], System.Globalization.CultureInfo.InvariantCulture), int.Parse(iin[2..4], System.Globalization.CultureInfo.InvariantCulture), int.Parse(iin[4..6], System.Globalization.CultureInfo.InvariantCulture));
 
