@@ -301,6 +301,7 @@ public sealed class BedProfileGrain : IGrain
             throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
         }
 
+        var committedVersion = _version + 1;
         try
         {
             var accessKey = AccessKeys.Generate();
@@ -332,8 +333,14 @@ public sealed class BedProfileGrain : IGrain
             await CommitAsync(command.Actor, null, [], [referral], [registered], idempotency, cancellationToken, codeSequence: sequence + 1).ConfigureAwait(false);
             return new RegistrationResult(View(referral), accessKey);
         }
-        catch
+        catch when (_version < committedVersion)
         {
+            // Released unless storage accepted the write (the version moved): after that the
+            // referral is committed, whatever throws later (the observer). A write that failed
+            // without a clear outcome (the connection lost at commit) counts as not committed, as
+            // in this activation's memory: should it have committed, the grain's next commit
+            // conflicts, the grain is reloaded and loading its referrals restores the hold,
+            // whereas a hold kept for a referral never committed is undone by nothing.
             _context.PatientHolds.Release(patientKey, _key.ProfileCode, code);
             throw;
         }
