@@ -77,6 +77,66 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("schedule")]
+    [InlineData("reschedule")]
+    public async Task Age_is_judged_again_when_the_planned_date_moves(string by)
+    {
+        // Turns 18 in three days: a child bed tomorrow, an adult one from then; and the reverse.
+        var iin = Iin(_world.Today.AddDays(3).AddYears(-18));
+        var child = (await _world.Bureau.RegisterAsync(new(CityHospital, Paediatrics), Command(iin: iin))).View.Referral.HospitalizationCode;
+        var adult = (await _world.Bureau.RegisterAsync(CityCardiology, Command(iin: iin, planned: Tomorrow.AddDays(3)))).View.Referral.HospitalizationCode;
+
+        var tooOld = await MoveFails(by, child, Tomorrow.AddDays(3));
+        var tooYoung = await MoveFails(by, adult, Tomorrow);
+
+        Assert.Equal(("planned_date", "AGE_MISMATCH"), (tooOld.Field, tooOld.Reason));
+        Assert.Contains("the patient is 18 on", tooOld.Message, StringComparison.Ordinal);
+        Assert.Equal(("planned_date", "AGE_MISMATCH"), (tooYoung.Field, tooYoung.Reason));
+        Assert.Contains("the patient is 17 on", tooYoung.Message, StringComparison.Ordinal);
+        Assert.Equal((Tomorrow, ReferralStatus.Registered), await PlannedAsync(child));
+        Assert.Equal((Tomorrow.AddDays(3), ReferralStatus.Registered), await PlannedAsync(adult));
+
+        // Within the age group the date moves.
+        Assert.Equal(Tomorrow.AddDays(1), (await Move(by, child, Tomorrow.AddDays(1))).Referral.PlannedDate);
+    }
+
+    [Theory]
+    [InlineData("schedule")]
+    [InlineData("reschedule")]
+    public async Task A_date_moved_before_the_birth_date_is_refused(string by)
+    {
+        var iin = Iin(_world.Today.AddDays(3));
+        var code = (await _world.Bureau.RegisterAsync(new(CityHospital, Paediatrics), Command(iin: iin, planned: Tomorrow.AddDays(4)))).View.Referral.HospitalizationCode;
+
+        var error = await MoveFails(by, code, Tomorrow);
+
+        Assert.Equal(("planned_date", "NOT_BORN"), (error.Field, error.Reason));
+        Assert.Equal((Tomorrow.AddDays(4), ReferralStatus.Registered), await PlannedAsync(code));
+    }
+
+    private Task<ReferralView> Move(string by, string code, DateOnly date) =>
+        by == "schedule"
+            ? _world.Bureau.ScheduleAsync(code, City, _world.NextRequestId(), date, "Surgeon on leave")
+            : _world.Bureau.RescheduleAsync(code, Clinic, _world.NextRequestId(), date, "Patient asked");
+
+    private async Task<DomainException> MoveFails(string by, string code, DateOnly date)
+    {
+        var reservedBefore = await ReservedAsync(code, date);
+        var error = await Assert.ThrowsAsync<DomainException>(() => Move(by, code, date));
+        Assert.Equal(reservedBefore, await ReservedAsync(code, date)); // the slot did not move
+        return error;
+    }
+
+    private async Task<int> ReservedAsync(string code, DateOnly date) =>
+        (await _world.Bureau.CallByCodeAsync(code, date, static (g, d) => Task.FromResult(g.CalendarFrom(d)))).Single(day => day.Date == date).Reserved;
+
+    private async Task<(DateOnly, ReferralStatus)> PlannedAsync(string code)
+    {
+        var referral = (await _world.Bureau.GetAsync(code)).Referral;
+        return (referral.PlannedDate, referral.Status);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("I2")]
     [InlineData("120.8")]

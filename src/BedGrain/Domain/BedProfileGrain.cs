@@ -356,6 +356,7 @@ public sealed class BedProfileGrain : IGrain
             if (date != referral.PlannedDate)
             {
                 ValidatePlannedDate(date, "planned_date");
+                RequireAgeFits(referral, date);
                 RequireFreeSlot(date);
                 if (string.IsNullOrWhiteSpace(reason))
                 {
@@ -379,6 +380,7 @@ public sealed class BedProfileGrain : IGrain
             }
 
             ValidatePlannedDate(plannedDate, "planned_date");
+            RequireAgeFits(referral, plannedDate);
             RequireFreeSlot(plannedDate);
 
             // A date the hospital confirmed and the polyclinic moved needs the hospital's confirmation again.
@@ -815,6 +817,28 @@ public sealed class BedProfileGrain : IGrain
         if (date > today.AddDays(_context.Options.CalendarHorizonDays) || !_slots.ContainsKey(date))
         {
             throw DomainException.Invalid(field, "OUTSIDE_CALENDAR", $"{date:yyyy-MM-dd} is not in the hospital's admission calendar");
+        }
+    }
+
+    /// <summary>
+    /// A moved date must still suit the profile's age group, as registration checked the first
+    /// date (issue 3: age on the planned date): a child turning 18 before it needs an adult bed.
+    /// </summary>
+    private void RequireAgeFits(Referral referral, DateOnly date)
+    {
+        var (_, profile) = _context.Directory.Require(_key);
+        var age = Identifiers.AgeOn(Identifiers.ParseIin(_context.Protector.Unprotect(referral.ProtectedPatientIin)), date);
+        if (age < 0)
+        {
+            throw DomainException.Invalid("planned_date", "NOT_BORN", $"the patient is not born on {date:yyyy-MM-dd}");
+        }
+
+        if (profile.IsChild != age < 18)
+        {
+            throw DomainException.Invalid("planned_date", "AGE_MISMATCH",
+                profile.IsChild
+                    ? $"the patient is {age} on {date:yyyy-MM-dd}, too old for child profile {profile.Code}"
+                    : $"the patient is {age} on {date:yyyy-MM-dd}, too young for adult profile {profile.Code}");
         }
     }
 
