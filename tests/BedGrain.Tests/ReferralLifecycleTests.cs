@@ -227,6 +227,21 @@ public sealed class ReferralLifecycleTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task The_scheduling_deadline_skips_a_configured_day_off()
+    {
+        // Registered on Monday with Tuesday a day off: due at the end of Thursday.
+        await using var world = new TestWorld(calendar: new WorkingDayCalendar([new DateOnly(2026, 11, 3)]));
+        await world.OpenCalendarAsync(CityCardiology, slots: 1);
+
+        var registered = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(7));
+        world.Time.Advance(TimeSpan.FromDays(3));
+        var onThursday = await world.Bureau.GetAsync(registered.View.Referral.HospitalizationCode);
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 6, 0, 0, 0, WorkingDayCalendar.KazakhstanOffset), registered.View.Referral.ScheduleDueAt);
+        Assert.False(onThursday.ScheduleOverdue);
+    }
+
+    [Fact]
     public async Task Queue_orders_by_planned_date_then_registration()
     {
         var late = await _world.RegisterAsync(CityCardiology, AdultIin(), Tomorrow.AddDays(1));

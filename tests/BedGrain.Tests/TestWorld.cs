@@ -26,12 +26,12 @@ public sealed class TestWorld : IAsyncDisposable
     /// </param>
     public TestWorld(
         IBedGrainStorage? storage = null, FakeTimeProvider? time = null, GrainRuntimeOptions? runtime = null, BedGrainOptions? options = null,
-        IPatientGrainStorage? patients = null, IBedGrainObserver? observer = null)
+        IPatientGrainStorage? patients = null, IBedGrainObserver? observer = null, WorkingDayCalendar? calendar = null)
     {
         Time = time ?? new FakeTimeProvider(Start);
         Storage = storage ?? new InMemoryBedGrainStorage();
         Patients = patients;
-        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime, observer: observer, patientStorage: patients);
+        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime, calendar, observer, patients);
     }
 
     public IPatientGrainStorage? Patients { get; }
