@@ -263,4 +263,36 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
         _world.Time.Advance(TimeSpan.FromHours(25));
         Assert.True(census.IsStale(_world.Time.GetUtcNow(), _world.Bureau.Options.StaleAfter));
     }
+
+    [Fact]
+    public async Task An_older_bed_report_is_refused_and_changes_nothing()
+    {
+        var at = _world.Time.GetUtcNow();
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(40, 30, 8, 0, 0, at - TimeSpan.FromHours(1)));
+        var seen = _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, Tomorrow, Tomorrow, null, 10)).Single(o => o.Hospital.Id == CityHospital).Census;
+
+        var error = await Assert.ThrowsAsync<DomainException>(() =>
+            _world.Bureau.ReportBedsAsync(CityCardiology, City, "b2", new BedReport(40, 20, 18, 0, 0, at - TimeSpan.FromHours(2))));
+
+        Assert.Equal((DomainErrorKind.FailedPrecondition, "STALE_REPORT"), (error.Kind, error.Reason));
+        Assert.Contains($"{(at - TimeSpan.FromHours(1)).ToOffset(WorkingDayCalendar.KazakhstanOffset):O}", error.Message, StringComparison.Ordinal);
+        var census = await _world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Census));
+        Assert.Equal((30, 8, at - TimeSpan.FromHours(1)), (census!.Occupied, census.Free, census.ReportedAt));
+        Assert.Equal(seen, _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, Tomorrow, Tomorrow, null, 10)).Single(o => o.Hospital.Id == CityHospital).Census);
+    }
+
+    [Fact]
+    public async Task A_report_of_the_same_time_or_without_one_replaces_the_stored_counts()
+    {
+        // A hospital re-sending the same export after the request id was forgotten; a report
+        // without a time after one stamped by a clock running a little ahead.
+        var at = _world.Time.GetUtcNow();
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(40, 30, 8, 0, 0, at));
+        var again = await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b2", new BedReport(40, 31, 7, 0, 0, at));
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b3", new BedReport(40, 32, 6, 0, 0, at + TimeSpan.FromMinutes(4)));
+        var untimed = await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b4", new BedReport(40, 33, 5, 0, 0, null));
+
+        Assert.Equal((31, at), (again.Occupied, again.ReportedAt));
+        Assert.Equal((33, at), (untimed.Occupied, untimed.ReportedAt));
+    }
 }

@@ -168,6 +168,15 @@ public sealed class BedProfileGrain : IGrain
         report.Validate("", now);
         var reportedAt = report.ReportedAt ?? now;
 
+        // An older count never replaces a newer one (a delayed or replayed export); the same time
+        // is the same report again. A report without a time is as of now, whatever time a
+        // hospital's clock running ahead (up to 5 minutes, see Validate) put on the stored one.
+        if (report.ReportedAt is not null && _census is { } stored && reportedAt < stored.ReportedAt)
+        {
+            throw DomainException.Precondition("STALE_REPORT",
+                $"The {_key.ProfileCode} report of {reportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O} is older than the one stored, of {stored.ReportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O}; nothing was changed.");
+        }
+
         var census = new BedCensus(report.Total, report.Occupied, report.Free, report.FreeMale, report.FreeFemale, reportedAt);
         await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null), cancellationToken).ConfigureAwait(false);
         return census;
