@@ -414,7 +414,7 @@ public sealed class BedProfileGrain : IGrain
             }
 
             return (referral with { Status = ReferralStatus.Admitted, AdmittedAt = at }, "ADMITTED", "Admitted to the hospital");
-        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+        }, ReferralStatus.Scheduled); // issue 3: REGISTERED -> SCHEDULED -> ADMITTED
     }
 
     public Task<ReferralView> RefuseAsync(Actor actor, string requestId, string code, RefusalReason reason, string text, CancellationToken cancellationToken)
