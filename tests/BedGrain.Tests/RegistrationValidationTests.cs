@@ -171,13 +171,18 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Unknown_hospital_or_profile_not_offered_is_not_found()
+    public async Task Unknown_hospital_or_profile_not_offered_is_not_found_naming_the_field()
     {
         var unknown = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new("ZZZZ", Cardiology), Command()));
+        var unknownProfile = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(CityHospital, "998"), Command()));
         var notOffered = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(DistrictHospital, Paediatrics), Command()));
+        var noReferral = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.GetAsync(HospitalizationCodes.Format("75", CityCardiology, 999)));
 
-        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_HOSPITAL"), (unknown.Kind, unknown.Reason));
-        Assert.Equal((DomainErrorKind.NotFound, "PROFILE_NOT_OFFERED"), (notOffered.Kind, notOffered.Reason));
+        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_HOSPITAL", "hospital_id"), (unknown.Kind, unknown.Reason, unknown.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_PROFILE", "bed_profile_code"), (unknownProfile.Kind, unknownProfile.Reason, unknownProfile.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "PROFILE_NOT_OFFERED", "bed_profile_code"), (notOffered.Kind, notOffered.Reason, notOffered.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "REFERRAL_NOT_FOUND", "hospitalization_code"), (noReferral.Kind, noReferral.Reason, noReferral.Field));
+        Assert.All([unknown, unknownProfile, notOffered, noReferral], e => Assert.StartsWith($"{e.Field}: ", e.Message, StringComparison.Ordinal));
     }
 
     [Fact]

@@ -776,7 +776,7 @@ public sealed class BedProfileGrain : IGrain
     private Referral Find(string code) =>
         _referrals.TryGetValue(code, out var referral)
             ? referral.ToReferral(_key)
-            : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
+            : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}", "hospitalization_code");
 
     /// <summary>
     /// The first answer to this request, if it was made. Before the referrals are loaded the
