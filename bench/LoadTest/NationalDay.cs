@@ -302,7 +302,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         });
     }
 
-    /// <summary>Hospitals confirm dates, admit today's patients, refuse some; a share of today's never comes.</summary>
+    /// <summary>Hospitals confirm dates, admit today's patients (confirmed first), refuse some; a share of today's never comes.</summary>
     private Task HospitalsAsync(CancellationToken cancellationToken)
     {
         var work = _acknowledged.ToArray();
@@ -312,7 +312,12 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             var random = new Random(options.Seed * 17 + i);
             var auth = _hospitals[referral.HospitalId].Auth;
             var roll = random.NextDouble();
-            if (roll < 0.6)
+            var today = referral.PlannedDate == _today;
+            var outcome = random.NextDouble();
+            var admit = today && outcome < 0.7 || !today && outcome < 0.03;
+
+            // Only a scheduled referral is admitted (REGISTERED -> SCHEDULED -> ADMITTED).
+            if (roll < 0.6 || admit)
             {
                 var (scheduled, _) = await _stats.CallAsync("ScheduleReferral", () => _channel.UnaryAsync(Api.Schedule,
                     new ScheduleReferralRequest { RequestId = $"day-sch-{referral.Code}", HospitalizationCode = referral.Code, PlannedDate = Date(referral.PlannedDate) }, Deadline(cancellationToken, auth))).ConfigureAwait(false);
@@ -324,9 +329,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
                 referral.Expected = ReferralStatus.Scheduled;
             }
 
-            var today = referral.PlannedDate == _today;
-            var outcome = random.NextDouble();
-            if (today && outcome < 0.7 || !today && outcome < 0.03)
+            if (admit)
             {
                 var (admitted, _) = await _stats.CallAsync("AdmitPatient", () => _channel.UnaryAsync(Api.Admit,
                     new AdmitPatientRequest { RequestId = $"day-adm-{referral.Code}", HospitalizationCode = referral.Code }, Deadline(cancellationToken, auth))).ConfigureAwait(false);

@@ -100,7 +100,7 @@ public sealed class Bureau : IAsyncDisposable
         var key = HospitalizationCodes.Parse(code);
         if (Directory.FindHospital(key.HospitalId) is not { } hospital || !hospital.ProfileCodes.Contains(key.ProfileCode))
         {
-            throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
+            throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}", "hospitalization_code");
         }
 
         return _grains.CallAsync(key, argument, call, cancellationToken);

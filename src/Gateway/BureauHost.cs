@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
 using BedBureau.BedGrain;
@@ -43,6 +44,7 @@ public sealed partial class BureauHost(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        var calendar = WorkingDays(configuration);
         Directory.CreateDirectory(DataDirectory);
         await cache.StartAsync(logger).ConfigureAwait(false);
         _storage = GatewayStorage.Create(configuration, DataDirectory, time, storageMetrics);
@@ -70,7 +72,7 @@ public sealed partial class BureauHost(
             MailboxBound = configuration.GetValue("Bureau:MailboxBound", 1000),
             IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 15.0)),
         };
-        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, observer: new BedGrainObservers(events, cache));
+        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, calendar, new BedGrainObservers(events, cache));
 
         if (sample is not null)
         {
@@ -82,6 +84,48 @@ public sealed partial class BureauHost(
             var grains = await _bureau.RecoverAsync(cancellationToken).ConfigureAwait(false);
             LogRecovered(logger, grains, _bureau.PatientHolds.Count, time.GetElapsedTime(started).TotalSeconds);
         }
+    }
+
+    /// <summary>
+    /// The working days, with <c>Bureau:DaysOff</c> (Kurban Ait, days off moved by decree) and
+    /// <c>Bureau:WorkingDays</c> (days a decree makes working): each a list of yyyy-MM-dd dates,
+    /// or one comma-separated value. A date that does not parse stops the start.
+    /// </summary>
+    internal static WorkingDayCalendar WorkingDays(IConfiguration configuration)
+    {
+        var daysOff = Dates(configuration, "Bureau:DaysOff");
+        var workingDays = Dates(configuration, "Bureau:WorkingDays");
+        try
+        {
+            return new WorkingDayCalendar(daysOff, workingDays);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidOperationException($"Bureau:DaysOff and Bureau:WorkingDays: {e.Message}", e);
+        }
+    }
+
+    private static List<DateOnly> Dates(IConfiguration configuration, string key)
+    {
+        var section = configuration.GetSection(key);
+        var values = section.GetChildren().Select(child => (child.Path, child.Value ?? "")).ToList();
+        if (section.Value is { } list)
+        {
+            values.AddRange(list.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Select(value => (key, value)));
+        }
+
+        var dates = new List<DateOnly>(values.Count);
+        foreach (var (path, value) in values)
+        {
+            if (!DateOnly.TryParseExact(value.Trim(), "yyyy-MM-dd", CultureInfo.InvariantCulture, DateTimeStyles.None, out var date))
+            {
+                throw new InvalidOperationException($"{path} is \"{value}\", not a date: give days as yyyy-MM-dd, e.g. 2026-05-27.");
+            }
+
+            dates.Add(date);
+        }
+
+        return dates;
     }
 
     /// <summary>The embedded default keeps a generated secret in the data directory; production configures one.</summary>

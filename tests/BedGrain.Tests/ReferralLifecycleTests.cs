@@ -161,6 +161,50 @@ public sealed class ReferralLifecycleTests : IAsyncLifetime
         Assert.Equal(DomainErrorKind.PermissionDenied, error.Kind);
     }
 
+    public static TheoryData<ReferralStatus> NotScheduled => new() { ReferralStatus.Registered, ReferralStatus.Admitted, ReferralStatus.Refused, ReferralStatus.Cancelled, ReferralStatus.NoShow };
+
+    [Theory]
+    [MemberData(nameof(NotScheduled))]
+    public async Task Only_a_scheduled_referral_is_admitted_else_failed_precondition_and_nothing_changes(ReferralStatus from)
+    {
+        var code = await ReferralInAsync(from);
+        var before = await _world.Bureau.GetAsync(code);
+        var version = await _world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version));
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.AdmitAsync(code, City, "admit", null));
+
+        Assert.Equal((DomainErrorKind.FailedPrecondition, "INVALID_TRANSITION"), (error.Kind, error.Reason));
+        var after = await _world.Bureau.GetAsync(code);
+        Assert.Equal(from, after.Referral.Status);
+        Assert.Equal((before.Referral.History.Count, before.Referral.UpdatedAt, before.Referral.AdmittedAt, before.QueuePosition), (after.Referral.History.Count, after.Referral.UpdatedAt, after.Referral.AdmittedAt, after.QueuePosition));
+        Assert.Equal(version, await _world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version)));
+    }
+
+    /// <summary>A referral of the city's cardiology brought to <paramref name="status"/> by the usual path.</summary>
+    private async Task<string> ReferralInAsync(ReferralStatus status)
+    {
+        var code = (await _world.RegisterAsync(CityCardiology, AdultIin(), Tomorrow)).View.Referral.HospitalizationCode;
+        switch (status)
+        {
+            case ReferralStatus.Admitted:
+                await _world.Bureau.ScheduleAsync(code, City, "s", null, "");
+                await _world.Bureau.AdmitAsync(code, City, "a", null);
+                break;
+            case ReferralStatus.Refused:
+                await _world.Bureau.RefuseAsync(code, City, "f", RefusalReason.Contraindications, "");
+                break;
+            case ReferralStatus.Cancelled:
+                await _world.Bureau.CancelAsync(code, Clinic, "c", CancellationReason.PatientRequest, "");
+                break;
+            case ReferralStatus.NoShow:
+                _world.Time.Advance(TimeSpan.FromDays(4));
+                break;
+        }
+
+        Assert.Equal(status, (await _world.Bureau.GetAsync(code)).Referral.Status);
+        return code;
+    }
+
     public static TheoryData<string> TerminalThenAnything => new() { "admit", "refuse", "cancel", "schedule", "reschedule" };
 
     [Theory]
@@ -224,6 +268,21 @@ public sealed class ReferralLifecycleTests : IAsyncLifetime
 
         Assert.False(onWednesday.ScheduleOverdue);
         Assert.True(onThursday.ScheduleOverdue);
+    }
+
+    [Fact]
+    public async Task The_scheduling_deadline_skips_a_configured_day_off()
+    {
+        // Registered on Monday with Tuesday a day off: due at the end of Thursday.
+        await using var world = new TestWorld(calendar: new WorkingDayCalendar([new DateOnly(2026, 11, 3)]));
+        await world.OpenCalendarAsync(CityCardiology, slots: 1);
+
+        var registered = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(7));
+        world.Time.Advance(TimeSpan.FromDays(3));
+        var onThursday = await world.Bureau.GetAsync(registered.View.Referral.HospitalizationCode);
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 6, 0, 0, 0, WorkingDayCalendar.KazakhstanOffset), registered.View.Referral.ScheduleDueAt);
+        Assert.False(onThursday.ScheduleOverdue);
     }
 
     [Fact]

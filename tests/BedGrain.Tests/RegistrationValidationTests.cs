@@ -77,6 +77,66 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     }
 
     [Theory]
+    [InlineData("schedule")]
+    [InlineData("reschedule")]
+    public async Task Age_is_judged_again_when_the_planned_date_moves(string by)
+    {
+        // Turns 18 in three days: a child bed tomorrow, an adult one from then; and the reverse.
+        var iin = Iin(_world.Today.AddDays(3).AddYears(-18));
+        var child = (await _world.Bureau.RegisterAsync(new(CityHospital, Paediatrics), Command(iin: iin))).View.Referral.HospitalizationCode;
+        var adult = (await _world.Bureau.RegisterAsync(CityCardiology, Command(iin: iin, planned: Tomorrow.AddDays(3)))).View.Referral.HospitalizationCode;
+
+        var tooOld = await MoveFails(by, child, Tomorrow.AddDays(3));
+        var tooYoung = await MoveFails(by, adult, Tomorrow);
+
+        Assert.Equal(("planned_date", "AGE_MISMATCH"), (tooOld.Field, tooOld.Reason));
+        Assert.Contains("the patient is 18 on", tooOld.Message, StringComparison.Ordinal);
+        Assert.Equal(("planned_date", "AGE_MISMATCH"), (tooYoung.Field, tooYoung.Reason));
+        Assert.Contains("the patient is 17 on", tooYoung.Message, StringComparison.Ordinal);
+        Assert.Equal((Tomorrow, ReferralStatus.Registered), await PlannedAsync(child));
+        Assert.Equal((Tomorrow.AddDays(3), ReferralStatus.Registered), await PlannedAsync(adult));
+
+        // Within the age group the date moves.
+        Assert.Equal(Tomorrow.AddDays(1), (await Move(by, child, Tomorrow.AddDays(1))).Referral.PlannedDate);
+    }
+
+    [Theory]
+    [InlineData("schedule")]
+    [InlineData("reschedule")]
+    public async Task A_date_moved_before_the_birth_date_is_refused(string by)
+    {
+        var iin = Iin(_world.Today.AddDays(3));
+        var code = (await _world.Bureau.RegisterAsync(new(CityHospital, Paediatrics), Command(iin: iin, planned: Tomorrow.AddDays(4)))).View.Referral.HospitalizationCode;
+
+        var error = await MoveFails(by, code, Tomorrow);
+
+        Assert.Equal(("planned_date", "NOT_BORN"), (error.Field, error.Reason));
+        Assert.Equal((Tomorrow.AddDays(4), ReferralStatus.Registered), await PlannedAsync(code));
+    }
+
+    private Task<ReferralView> Move(string by, string code, DateOnly date) =>
+        by == "schedule"
+            ? _world.Bureau.ScheduleAsync(code, City, _world.NextRequestId(), date, "Surgeon on leave")
+            : _world.Bureau.RescheduleAsync(code, Clinic, _world.NextRequestId(), date, "Patient asked");
+
+    private async Task<DomainException> MoveFails(string by, string code, DateOnly date)
+    {
+        var reservedBefore = await ReservedAsync(code, date);
+        var error = await Assert.ThrowsAsync<DomainException>(() => Move(by, code, date));
+        Assert.Equal(reservedBefore, await ReservedAsync(code, date)); // the slot did not move
+        return error;
+    }
+
+    private async Task<int> ReservedAsync(string code, DateOnly date) =>
+        (await _world.Bureau.CallByCodeAsync(code, date, static (g, d) => Task.FromResult(g.CalendarFrom(d)))).Single(day => day.Date == date).Reserved;
+
+    private async Task<(DateOnly, ReferralStatus)> PlannedAsync(string code)
+    {
+        var referral = (await _world.Bureau.GetAsync(code)).Referral;
+        return (referral.PlannedDate, referral.Status);
+    }
+
+    [Theory]
     [InlineData("")]
     [InlineData("I2")]
     [InlineData("120.8")]
@@ -111,13 +171,18 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Unknown_hospital_or_profile_not_offered_is_not_found()
+    public async Task Unknown_hospital_or_profile_not_offered_is_not_found_naming_the_field()
     {
         var unknown = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new("ZZZZ", Cardiology), Command()));
+        var unknownProfile = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(CityHospital, "998"), Command()));
         var notOffered = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.RegisterAsync(new(DistrictHospital, Paediatrics), Command()));
+        var noReferral = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.GetAsync(HospitalizationCodes.Format("75", CityCardiology, 999)));
 
-        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_HOSPITAL"), (unknown.Kind, unknown.Reason));
-        Assert.Equal((DomainErrorKind.NotFound, "PROFILE_NOT_OFFERED"), (notOffered.Kind, notOffered.Reason));
+        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_HOSPITAL", "hospital_id"), (unknown.Kind, unknown.Reason, unknown.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "UNKNOWN_PROFILE", "bed_profile_code"), (unknownProfile.Kind, unknownProfile.Reason, unknownProfile.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "PROFILE_NOT_OFFERED", "bed_profile_code"), (notOffered.Kind, notOffered.Reason, notOffered.Field));
+        Assert.Equal((DomainErrorKind.NotFound, "REFERRAL_NOT_FOUND", "hospitalization_code"), (noReferral.Kind, noReferral.Reason, noReferral.Field));
+        Assert.All([unknown, unknownProfile, notOffered, noReferral], e => Assert.StartsWith($"{e.Field}: ", e.Message, StringComparison.Ordinal));
     }
 
     [Fact]
@@ -202,5 +267,37 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
         Assert.False(census.IsStale(_world.Time.GetUtcNow(), _world.Bureau.Options.StaleAfter));
         _world.Time.Advance(TimeSpan.FromHours(25));
         Assert.True(census.IsStale(_world.Time.GetUtcNow(), _world.Bureau.Options.StaleAfter));
+    }
+
+    [Fact]
+    public async Task An_older_bed_report_is_refused_and_changes_nothing()
+    {
+        var at = _world.Time.GetUtcNow();
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(40, 30, 8, 0, 0, at - TimeSpan.FromHours(1)));
+        var seen = _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, Tomorrow, Tomorrow, null, 10)).Single(o => o.Hospital.Id == CityHospital).Census;
+
+        var error = await Assert.ThrowsAsync<DomainException>(() =>
+            _world.Bureau.ReportBedsAsync(CityCardiology, City, "b2", new BedReport(40, 20, 18, 0, 0, at - TimeSpan.FromHours(2))));
+
+        Assert.Equal((DomainErrorKind.FailedPrecondition, "STALE_REPORT"), (error.Kind, error.Reason));
+        Assert.Contains($"{(at - TimeSpan.FromHours(1)).ToOffset(WorkingDayCalendar.KazakhstanOffset):O}", error.Message, StringComparison.Ordinal);
+        var census = await _world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Census));
+        Assert.Equal((30, 8, at - TimeSpan.FromHours(1)), (census!.Occupied, census.Free, census.ReportedAt));
+        Assert.Equal(seen, _world.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, Tomorrow, Tomorrow, null, 10)).Single(o => o.Hospital.Id == CityHospital).Census);
+    }
+
+    [Fact]
+    public async Task A_report_of_the_same_time_or_without_one_replaces_the_stored_counts()
+    {
+        // A hospital re-sending the same export after the request id was forgotten; a report
+        // without a time after one stamped by a clock running a little ahead.
+        var at = _world.Time.GetUtcNow();
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b1", new BedReport(40, 30, 8, 0, 0, at));
+        var again = await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b2", new BedReport(40, 31, 7, 0, 0, at));
+        await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b3", new BedReport(40, 32, 6, 0, 0, at + TimeSpan.FromMinutes(4)));
+        var untimed = await _world.Bureau.ReportBedsAsync(CityCardiology, City, "b4", new BedReport(40, 33, 5, 0, 0, null));
+
+        Assert.Equal((31, at), (again.Occupied, again.ReportedAt));
+        Assert.Equal((33, at), (untimed.Occupied, untimed.ReportedAt));
     }
 }

@@ -1,4 +1,5 @@
 using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
 using BedBureau.BedGrain.Storage;
 using static BedBureau.BedGrain.Tests.TestWorld;
 
@@ -37,6 +38,79 @@ public sealed class StorageFailureTests
         // The same patient, slot and code sequence are still free.
         var result = await world.RegisterAsync(CityCardiology, iin, planned);
         Assert.EndsWith(".1", result.View.Referral.HospitalizationCode, StringComparison.Ordinal);
+    }
+
+    /// <summary>An observer (watch streams, caches) that fails after the commit.</summary>
+    private sealed class ThrowingObserver : IBedGrainObserver
+    {
+        public bool Failing { get; set; }
+
+        public void OnCommitted(BedGrainKey key, BedGrainChange change)
+        {
+            if (Failing)
+            {
+                throw new InvalidOperationException("observer failed");
+            }
+        }
+    }
+
+    /// <summary>Storage whose commits write, then fail while <see cref="Failing"/> is set, as when the connection drops at commit.</summary>
+    private sealed class LostAcknowledgementStorage(IBedGrainStorage inner) : DelegatingStorage(inner)
+    {
+        public bool Failing { get; set; }
+
+        public override async Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
+        {
+            await base.CommitAsync(key, expectedVersion, change, cancellationToken);
+            if (Failing)
+            {
+                throw new IOException("connection lost at commit");
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_failure_after_the_commit_keeps_the_patients_hold()
+    {
+        var observer = new ThrowingObserver();
+        await using var world = new TestWorld(observer: observer);
+        await world.OpenCalendarAsync(CityCardiology, 1);
+        await world.OpenCalendarAsync(new BedGrainKey(DistrictHospital, Cardiology), 1);
+        var iin = AdultIin();
+
+        observer.Failing = true;
+        await Assert.ThrowsAsync<InvalidOperationException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1)));
+        observer.Failing = false;
+
+        var code = HospitalizationCodes.Format("75", CityCardiology, 1);
+        Assert.Equal(ReferralStatus.Registered, (await world.Bureau.GetAsync(code)).Referral.Status);
+        Assert.Equal(1, world.Bureau.PatientHolds.Count);
+        var refused = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(new BedGrainKey(DistrictHospital, Cardiology), iin, world.Today.AddDays(1)));
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", refused.Reason);
+    }
+
+    [Fact]
+    public async Task A_write_with_an_unclear_outcome_releases_the_hold_until_the_reload_shows_the_referral()
+    {
+        var storage = new LostAcknowledgementStorage(new InMemoryBedGrainStorage());
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        var iin = AdultIin();
+
+        storage.Failing = true;
+        await Assert.ThrowsAsync<IOException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1)));
+        storage.Failing = false;
+
+        // As the activation's memory says: not registered.
+        Assert.Equal(0, world.Bureau.PatientHolds.Count);
+
+        // The grain's next commit finds the write was made; the reload restores the hold.
+        await Assert.ThrowsAsync<StorageConflictException>(() => world.Bureau.ReportBedsAsync(CityCardiology, City, "b", new BedReport(10, 5, 5, 0, 0, null)));
+        var code = HospitalizationCodes.Format("75", CityCardiology, 1);
+        Assert.Equal(ReferralStatus.Registered, (await world.Bureau.GetAsync(code)).Referral.Status);
+        Assert.Equal(1, world.Bureau.PatientHolds.Count);
+        var refused = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(2)));
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", refused.Reason);
     }
 
     [Fact]

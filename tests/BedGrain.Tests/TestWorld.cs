@@ -24,12 +24,14 @@ public sealed class TestWorld : IAsyncDisposable
     /// The patient grains' storage (the durable patient rule); share one between worlds to act as
     /// two nodes of one bureau. Without it the rule is the process-wide holds of a single node.
     /// </param>
-    public TestWorld(IBedGrainStorage? storage = null, FakeTimeProvider? time = null, GrainRuntimeOptions? runtime = null, BedGrainOptions? options = null, IPatientGrainStorage? patients = null)
+    public TestWorld(
+        IBedGrainStorage? storage = null, FakeTimeProvider? time = null, GrainRuntimeOptions? runtime = null, BedGrainOptions? options = null,
+        IPatientGrainStorage? patients = null, IBedGrainObserver? observer = null, WorkingDayCalendar? calendar = null)
     {
         Time = time ?? new FakeTimeProvider(Start);
         Storage = storage ?? new InMemoryBedGrainStorage();
         Patients = patients;
-        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime, patientStorage: patients);
+        Bureau = new Bureau(Directory, Storage, new TestProtector(), Time, options, runtime, calendar, observer, patients);
     }
 
     public IPatientGrainStorage? Patients { get; }

@@ -22,9 +22,10 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         var settings = Settings(gateway.Address, gateway.HospitalKey);
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
-        var olderAt = DateTimeOffset.UtcNow.AddMinutes(-10);
+        var since = await LastReportedAsync(gateway, profile);
+        var olderAt = since.AddMilliseconds(1);
         var older = PushPlan.Build(Export(profile, free: 3, olderAt), "", settings.Identity);
-        var newer = PushPlan.Build(Export(profile, free: 4, DateTimeOffset.UtcNow.AddMinutes(-5)), "", settings.Identity);
+        var newer = PushPlan.Build(Export(profile, free: 4, since.AddMilliseconds(2)), "", settings.Identity);
 
         Assert.True((await pusher.PushAsync(older, 1, default)).Succeeded);
         Assert.True((await pusher.PushAsync(newer, 1, default)).Succeeded);
@@ -35,6 +36,28 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         Assert.True((await pusher.PushAsync(again, 1, default)).Succeeded);
 
         Assert.Equal(4, (await gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Free);
+    }
+
+    [Fact]
+    public async Task An_older_export_sent_afresh_is_refused_as_stale_and_the_same_export_again_is_accepted()
+    {
+        var gateway = fixture.Gateway;
+        var profile = (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var settings = Settings(gateway.Address, gateway.HospitalKey);
+        using var channel = settings.CreateChannel();
+        var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
+        var since = await LastReportedAsync(gateway, profile);
+        var newer = PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "", settings.Identity);
+        var older = PushPlan.Build(Export(profile, free: 5, since.AddMilliseconds(1)), "", settings.Identity);
+
+        Assert.True((await pusher.PushAsync(newer, 1, default)).Succeeded);
+        var refused = await pusher.PushAsync(older, 1, default);
+        var again = await pusher.PushAsync(PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "", settings.Identity), 1, default);
+
+        Assert.Equal(StatusCode.FailedPrecondition, refused.Error?.StatusCode);
+        Assert.Contains("[STALE_REPORT]", refused.Error!.Status.Detail, StringComparison.Ordinal);
+        Assert.True(again.Succeeded, again.Error?.Message);
+        Assert.Equal(6, (await gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Free);
     }
 
     [Fact]
@@ -107,6 +130,10 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
 
     private static (int, int, int) Counts(GetHospitalResponse hospital, string profile) =>
         hospital.Census.Single(c => c.BedProfileCode == profile) is var c ? (c.Total, c.Occupied, c.Free) : default;
+
+    /// <summary>When the profile's stored count was reported (the sample's, or an earlier test's): exports here are later.</summary>
+    private static async Task<DateTimeOffset> LastReportedAsync(TestGateway gateway, string profile) =>
+        (await gateway.GetHospitalAsync()).Census.SingleOrDefault(c => c.BedProfileCode == profile)?.ReportedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow;
 
     private static AdapterSettings Settings(string server, string key) =>
         AdapterSettings.Resolve(new Dictionary<string, string?> { ["server"] = server, ["api_key"] = key }, _ => null, null);

@@ -169,6 +169,15 @@ public sealed class BedProfileGrain : IGrain
         report.Validate("", now);
         var reportedAt = report.ReportedAt ?? now;
 
+        // An older count never replaces a newer one (a delayed or replayed export); the same time
+        // is the same report again. A report without a time is as of now, whatever time a
+        // hospital's clock running ahead (up to 5 minutes, see Validate) put on the stored one.
+        if (report.ReportedAt is not null && _census is { } stored && reportedAt < stored.ReportedAt)
+        {
+            throw DomainException.Precondition("STALE_REPORT",
+                $"The {_key.ProfileCode} report of {reportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O} is older than the one stored, of {stored.ReportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O}; nothing was changed.");
+        }
+
         var census = new BedCensus(report.Total, report.Occupied, report.Free, report.FreeMale, report.FreeFemale, reportedAt);
         await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null, new IdempotencyResult(Census: census)), cancellationToken).ConfigureAwait(false);
         return census;
@@ -313,6 +322,7 @@ public sealed class BedProfileGrain : IGrain
             throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
         }
 
+        var committedVersion = _version + 1;
         try
         {
             var accessKey = AccessKeys.Generate();
@@ -344,8 +354,14 @@ public sealed class BedProfileGrain : IGrain
             await CommitAsync(command.Actor, null, [], [referral], [registered], idempotency, cancellationToken, codeSequence: sequence + 1).ConfigureAwait(false);
             return new RegistrationResult(View(referral), accessKey);
         }
-        catch
+        catch when (_version < committedVersion)
         {
+            // Released unless storage accepted the write (the version moved): after that the
+            // referral is committed, whatever throws later (the observer). A write that failed
+            // without a clear outcome (the connection lost at commit) counts as not committed, as
+            // in this activation's memory: should it have committed, the grain's next commit
+            // conflicts, the grain is reloaded and loading its referrals restores the hold,
+            // whereas a hold kept for a referral never committed is undone by nothing.
             _context.PatientHolds.Release(patientKey, _key.ProfileCode, code);
             throw;
         }
@@ -361,6 +377,7 @@ public sealed class BedProfileGrain : IGrain
             if (date != referral.PlannedDate)
             {
                 ValidatePlannedDate(date, "planned_date");
+                RequireAgeFits(referral, date);
                 RequireFreeSlot(date);
                 if (string.IsNullOrWhiteSpace(reason))
                 {
@@ -384,6 +401,7 @@ public sealed class BedProfileGrain : IGrain
             }
 
             ValidatePlannedDate(plannedDate, "planned_date");
+            RequireAgeFits(referral, plannedDate);
             RequireFreeSlot(plannedDate);
 
             // A date the hospital confirmed and the polyclinic moved needs the hospital's confirmation again.
@@ -408,7 +426,7 @@ public sealed class BedProfileGrain : IGrain
             }
 
             return (referral with { Status = ReferralStatus.Admitted, AdmittedAt = at }, "ADMITTED", "Admitted to the hospital");
-        }, ReferralStatus.Registered, ReferralStatus.Scheduled);
+        }, ReferralStatus.Scheduled); // issue 3: REGISTERED -> SCHEDULED -> ADMITTED
     }
 
     public Task<ReferralView> RefuseAsync(Actor actor, string requestId, string code, RefusalReason reason, string text, CancellationToken cancellationToken)
@@ -862,7 +880,7 @@ public sealed class BedProfileGrain : IGrain
     private Referral Find(string code) =>
         _referrals.TryGetValue(code, out var referral)
             ? referral.ToReferral(_key)
-            : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}");
+            : throw DomainException.NotFound("REFERRAL_NOT_FOUND", $"hospitalization_code: no referral {code}", "hospitalization_code");
 
     /// <summary>
     /// The first answer to this request, if it was made. Before the referrals are loaded the
@@ -912,6 +930,28 @@ public sealed class BedProfileGrain : IGrain
         if (date > today.AddDays(_context.Options.CalendarHorizonDays) || !_slots.ContainsKey(date))
         {
             throw DomainException.Invalid(field, "OUTSIDE_CALENDAR", $"{date:yyyy-MM-dd} is not in the hospital's admission calendar");
+        }
+    }
+
+    /// <summary>
+    /// A moved date must still suit the profile's age group, as registration checked the first
+    /// date (issue 3: age on the planned date): a child turning 18 before it needs an adult bed.
+    /// </summary>
+    private void RequireAgeFits(Referral referral, DateOnly date)
+    {
+        var (_, profile) = _context.Directory.Require(_key);
+        var age = Identifiers.AgeOn(Identifiers.ParseIin(_context.Protector.Unprotect(referral.ProtectedPatientIin)), date);
+        if (age < 0)
+        {
+            throw DomainException.Invalid("planned_date", "NOT_BORN", $"the patient is not born on {date:yyyy-MM-dd}");
+        }
+
+        if (profile.IsChild != age < 18)
+        {
+            throw DomainException.Invalid("planned_date", "AGE_MISMATCH",
+                profile.IsChild
+                    ? $"the patient is {age} on {date:yyyy-MM-dd}, too old for child profile {profile.Code}"
+                    : $"the patient is {age} on {date:yyyy-MM-dd}, too young for adult profile {profile.Code}");
         }
     }
 

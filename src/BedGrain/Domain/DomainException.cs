@@ -36,7 +36,8 @@ public sealed class DomainException(DomainErrorKind kind, string reason, string 
 
     public static DomainException Invalid(string field, string reason, string message) => new(DomainErrorKind.InvalidArgument, reason, $"{field}: {message}", field);
 
-    public static DomainException NotFound(string reason, string message) => new(DomainErrorKind.NotFound, reason, message);
+    /// <param name="field">The request field that names what was not found, when one does.</param>
+    public static DomainException NotFound(string reason, string message, string? field = null) => new(DomainErrorKind.NotFound, reason, message, field);
 
     public static DomainException Precondition(string reason, string message) => new(DomainErrorKind.FailedPrecondition, reason, message);
 }

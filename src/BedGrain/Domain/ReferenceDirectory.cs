@@ -30,12 +30,12 @@ public sealed class ReferenceDirectory
     public (Hospital Hospital, BedProfile Profile) Require(BedGrainKey key)
     {
         var hospital = FindHospital(key.HospitalId)
-            ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {key.HospitalId}");
+            ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {key.HospitalId}", "hospital_id");
         var profile = FindProfile(key.ProfileCode)
-            ?? throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {key.ProfileCode}");
+            ?? throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {key.ProfileCode}", "bed_profile_code");
         if (!hospital.ProfileCodes.Contains(key.ProfileCode))
         {
-            throw DomainException.NotFound("PROFILE_NOT_OFFERED", $"bed_profile_code: hospital {key.HospitalId} has no {key.ProfileCode} beds");
+            throw DomainException.NotFound("PROFILE_NOT_OFFERED", $"bed_profile_code: hospital {key.HospitalId} has no {key.ProfileCode} beds", "bed_profile_code");
         }
 
         return (hospital, profile);

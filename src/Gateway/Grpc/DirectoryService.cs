@@ -40,7 +40,7 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
 
         if (request.BedProfileCode.Length > 0 && host.Bureau.Directory.FindProfile(Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code")) is null)
         {
-            throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {request.BedProfileCode}");
+            throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {request.BedProfileCode}", "bed_profile_code");
         }
 
         var matching = host.Hospitals.Values
@@ -62,7 +62,7 @@ internal sealed class DirectoryService(BureauHost host, TimeProvider time)
     {
         if (!host.Hospitals.TryGetValue(Identifiers.RequireCode(request.HospitalId, "hospital_id"), out var hospital))
         {
-            throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {request.HospitalId}");
+            throw DomainException.NotFound("UNKNOWN_HOSPITAL", $"hospital_id: no hospital {request.HospitalId}", "hospital_id");
         }
 
         var response = new GetHospitalResponse { Hospital = ToProto(hospital) };

@@ -141,7 +141,7 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
     {
         var actor = await callers.RequireHospitalAsync(context, request.HospitalId);
         var hospital = host.Bureau.Directory.FindHospital(actor.OrganizationId)
-            ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", "hospital_id: the caller's hospital is not in the directory");
+            ?? throw DomainException.NotFound("UNKNOWN_HOSPITAL", "hospital_id: the caller's hospital is not in the directory", "hospital_id");
         var cursor = ResumeToken.Parse(request.ResumeToken);
 
         // Subscribe before reading the past, so nothing committed in between is missed.

@@ -130,7 +130,7 @@ internal static class FreeBedSearch
         var profile = Identifiers.RequireCode(request.BedProfileCode, "bed_profile_code");
         if (bureau.Directory.FindProfile(profile) is null)
         {
-            throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {profile}");
+            throw DomainException.NotFound("UNKNOWN_PROFILE", $"bed_profile_code: no bed profile {profile}", "bed_profile_code");
         }
 
         if (request.RegionCode.Length > 0 && !RegionCodes.Contains(request.RegionCode))

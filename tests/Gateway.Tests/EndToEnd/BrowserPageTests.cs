@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using BedBureau.Contract.V1;
-using Google.Protobuf.WellKnownTypes;
 
 namespace BedBureau.Gateway.Tests.EndToEnd;
 
@@ -10,9 +9,11 @@ namespace BedBureau.Gateway.Tests.EndToEnd;
 /// gRPC appears on the page by itself; the free-beds board marks a stale count; the patient
 /// cancels the referral from the page, confirming with a reason.
 /// </summary>
-[Collection(GatewayCollection.Name)]
-public sealed class BrowserPageTests(GatewayFixture gateway)
+public sealed class BrowserPageTests(BrowserPageTests.PageGateway gateway) : IClassFixture<BrowserPageTests.PageGateway>
 {
+    /// <summary>A gateway of its own: the test moves its clock a day on.</summary>
+    public sealed class PageGateway : GatewayFixture;
+
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>tests/Gateway.Tests/browser in the source tree, found upwards from the test binary.</summary>
@@ -46,11 +47,10 @@ public sealed class BrowserPageTests(GatewayFixture gateway)
             BedProfileCode = boardProfile,
             Days = { new AdmissionDay { Date = GatewayFixture.Date(gateway.Today.AddDays(5)), Slots = 10 } },
         });
-        await hospital.UnaryAsync(Api.ReportBeds, new ReportBedsRequest
-        {
-            RequestId = Guid.NewGuid().ToString(),
-            Reports = { new BedReport { BedProfileCode = boardProfile, Total = 40, Occupied = 30, Free = 10, ReportedAt = Timestamp.FromDateTimeOffset(gateway.Time.GetUtcNow().AddDays(-3)) } },
-        });
+
+        // A day on, the counts the sample reported at the start are stale (an older report than the
+        // stored one would be refused).
+        gateway.Time.Advance(TimeSpan.FromHours(25));
 
         var start = new ProcessStartInfo("node")
         {

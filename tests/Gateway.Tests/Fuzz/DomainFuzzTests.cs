@@ -581,11 +581,11 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
         }
     }
 
-    /// <summary>The subject is scheduled, moved, then admitted last (admission ends it).</summary>
+    /// <summary>The subject is moved by the polyclinic, confirmed by the hospital (admission needs it), then admitted last (admission ends it).</summary>
     private static int ValidOrder(string rpc) => rpc switch
     {
-        _ when rpc.EndsWith("/ScheduleReferral", StringComparison.Ordinal) => 1,
-        _ when rpc.EndsWith("/RescheduleReferral", StringComparison.Ordinal) => 2,
+        _ when rpc.EndsWith("/RescheduleReferral", StringComparison.Ordinal) => 1,
+        _ when rpc.EndsWith("/ScheduleReferral", StringComparison.Ordinal) => 2,
         _ when rpc.EndsWith("/AdmitPatient", StringComparison.Ordinal) => 3,
         _ => 0,
     };
@@ -643,7 +643,13 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
             return await channel.UnaryAsync(Api.Register, Scenario.Registration(gateway, id, bedProfile, NationalDataset.Iin(random, day, isChild), inDays: 40));
         }
 
+        // Confirmed by the hospital, so that admission reaches the fields it checks (only a SCHEDULED referral is admitted).
         var subject = await RegisterAsync(0, hospital, profile);
+        using (var own = gateway.ChannelFor(gateway.Hospital(0)))
+        {
+            await own.UnaryAsync(Api.Schedule, new ScheduleReferralRequest { RequestId = Guid.NewGuid().ToString(), HospitalizationCode = subject.HospitalizationCode });
+        }
+
         return new Target(
             random, gateway.Today, hospital, profile, info.Hospital.BedProfileCodes.ToArray(), other, child, day, otherDay, subject,
             RefuseSubject: (await RegisterAsync(0, hospital, profile)).HospitalizationCode,
