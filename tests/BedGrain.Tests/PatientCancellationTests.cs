@@ -110,6 +110,7 @@ public sealed class PatientCancellationTests : IAsyncLifetime
         switch (how)
         {
             case "admitted":
+                await _world.Bureau.ScheduleAsync(code, City, "s1", null, "");
                 await _world.Bureau.AdmitAsync(code, City, "a1", null);
                 break;
             case "refused":
