@@ -39,7 +39,7 @@ public static class AdapterCli
         push.SetAction((result, ct) => Run(result, async settings =>
         {
             var export = Read(result, beds, format, calendar, time);
-            var plan = PushPlan.Build(export, settings.HospitalId, settings.Identity);
+            var plan = PushPlan.Build(export, settings.HospitalId);
             Show(console, export, plan);
             if (result.GetValue(dryRun))
             {
@@ -70,7 +70,7 @@ public static class AdapterCli
             var watcher = new ExportWatcher(
                 now => ExportReader.Read(result.GetValue(beds)?.FullName, result.GetValue(format), result.GetValue(calendar)?.FullName, now),
                 files,
-                export => PushPlan.Build(export, settings.HospitalId, settings.Identity),
+                export => PushPlan.Build(export, settings.HospitalId),
                 pusher,
                 observer,
                 time,

@@ -33,9 +33,6 @@ public sealed record AdapterSettings
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
 
-    /// <summary>Who the request ids say sent: the hospital id, else the API key's id (never its secret).</summary>
-    public string Identity => HospitalId.Length > 0 ? HospitalId : ApiKey?.Split('_') is [_, var keyId, ..] ? keyId : "";
-
     /// <summary>The names as they appear in the config file and, upper-cased with the prefix, in the environment.</summary>
     public static readonly string[] Names = ["server", "api_key", "hospital_id", "ca_cert", "client_cert", "client_key", "client_cert_password", "timeout_seconds"];
 
