@@ -25,6 +25,8 @@ public sealed class CalendarCsvTests
     [InlineData("bed_profile_code,date,slots\n101,2026-11-25,4\n101,2026-11-25,5\n", "line 3", "date", "already appears on line 2")]
     [InlineData("bed_profile_code,date,slots\n101,2026-11-25,10001\n", "line 2", "slots", "outside 0..10000")]
     [InlineData("bed_profile_code,date\n101,2026-11-25\n", "line 1", "slots", "required column is missing")]
+    [InlineData("bed_profile_code,date,slots\n", "line 2", "row", "a header but no admission days")]
+    [InlineData("bed_profile_code,date,slots\r\n\r\n", "line 2", "row", "a header but no admission days")]
     public void Rejects_the_whole_file_naming_line_field_and_reason(string text, string location, string field, string reason)
     {
         var error = Assert.Throws<InputException>(() => CalendarCsv.Parse("calendar.csv", text, Now));

@@ -72,6 +72,23 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task An_empty_calendar_file_is_rejected_and_nothing_is_sent()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profile = hospital.Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},901,1,1\n");
+        var calendar = Write("calendar.csv", "bed_profile_code,date,slots\n");
+
+        var alone = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var withBeds = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal((AdapterCli.BadInput, AdapterCli.BadInput), (alone, withBeds));
+        Assert.Contains($"{calendar}, line 2, field row: the file has a header but no admission days", Flat(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Sent", _output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(hospital.Census, (await Gateway.GetHospitalAsync()).Census);
+    }
+
+    [Fact]
     public async Task Dry_run_shows_the_calls_and_sends_nothing()
     {
         var hospital = await Gateway.GetHospitalAsync();

@@ -72,6 +72,16 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_plan_with_nothing_to_send_is_not_a_success()
+    {
+        var settings = Settings(fixture.Gateway.Address, fixture.Gateway.HospitalKey);
+        using var channel = settings.CreateChannel();
+        var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pusher.PushAsync(PushPlan.Build(new HospitalExport([], []), ""), 1, default));
+    }
+
+    [Fact]
     public async Task The_calendar_lands_and_the_bureau_answers_with_the_days_after_the_change()
     {
         var gateway = fixture.Gateway;

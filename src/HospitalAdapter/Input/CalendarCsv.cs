@@ -16,6 +16,12 @@ public static class CalendarCsv
     public static IReadOnlyList<ProfileCalendar> Parse(string file, string text, DateTimeOffset now)
     {
         var table = CsvTable.Parse(file, text, Required, []);
+        if (table.Records.Count == 0)
+        {
+            // Nothing to send is not a success: the export job most likely failed.
+            throw new InputException(file, "line 2", "row", "the file has a header but no admission days");
+        }
+
         var today = ExportRules.Today(now);
         var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, int Line)>>(StringComparer.Ordinal);
         foreach (var row in table.Records)
