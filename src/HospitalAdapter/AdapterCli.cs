@@ -43,6 +43,7 @@ public static class AdapterCli
             Show(console, export, plan);
             if (result.GetValue(dryRun))
             {
+                SayPastDatesSkipped(console, plan);
                 console.MarkupLine("[yellow]Dry run:[/] nothing was sent.");
                 return Ok;
             }
@@ -51,7 +52,7 @@ public static class AdapterCli
             var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
             pusher.Retrying += (attempt, error, wait) => console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
             var outcome = await SendWithProgressAsync(console, pusher, plan, Math.Max(1, result.GetValue(retries)), ct).ConfigureAwait(false);
-            return Summarize(console, settings, outcome);
+            return Summarize(console, settings, plan, outcome);
         }));
 
         var watch = new Command("watch", "Push now, then again whenever the files change (and every N minutes with --every); retries through outages") { beds, format, calendar, dryRun, every, poll };
@@ -166,6 +167,14 @@ public static class AdapterCli
         }
     }
 
+    private static void SayPastDatesSkipped(IAnsiConsole console, PushPlan plan)
+    {
+        if (plan.PastDatesSkipped > 0)
+        {
+            console.MarkupLineInterpolated($"[yellow]{plan.PastDatesSkipped} past date{(plan.PastDatesSkipped == 1 ? "" : "s")} skipped[/] in the calendar: days before today are not sent (the bureau no longer changes them).");
+        }
+    }
+
     private static async Task<PushOutcome> SendWithProgressAsync(IAnsiConsole console, Pusher pusher, PushPlan plan, int attempts, CancellationToken cancellationToken)
     {
         if (!console.Profile.Capabilities.Interactive)
@@ -182,7 +191,7 @@ public static class AdapterCli
         }).ConfigureAwait(false);
     }
 
-    internal static int Summarize(IAnsiConsole console, AdapterSettings settings, PushOutcome outcome)
+    internal static int Summarize(IAnsiConsole console, AdapterSettings settings, PushPlan plan, PushOutcome outcome)
     {
         if (outcome.Beds is { } beds)
         {
@@ -206,6 +215,7 @@ public static class AdapterCli
             console.Write(table);
         }
 
+        SayPastDatesSkipped(console, plan);
         if (outcome.Error is { } error)
         {
             console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
@@ -229,10 +239,11 @@ public static class AdapterCli
             if (dryRun)
             {
                 console.MarkupLineInterpolated($"[yellow]Dry run:[/] would send {plan.CallCount} call(s): {plan.Beds?.RequestId} {string.Join(' ', plan.Calendars.Select(c => c.RequestId))}");
+                SayPastDatesSkipped(console, plan);
                 return;
             }
 
-            Summarize(console, settings, outcome);
+            Summarize(console, settings, plan, outcome);
         }
     }
 }

@@ -89,6 +89,35 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Past_calendar_dates_are_skipped_and_the_beds_and_the_other_dates_are_sent()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},902,2,2\n");
+
+        // A rolling calendar exported yesterday, read after midnight.
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n{profile},{Today.AddDays(29):yyyy-MM-dd},4\n");
+
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.True(exit == AdapterCli.Ok, _output.ToString());
+        Assert.Equal(902, (await Gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Total);
+        Assert.Contains($"sent {profile}", _output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("1 past date skipped", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_calendar_alone_with_only_past_dates_is_not_sent()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-2):yyyy-MM-dd},3\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n");
+
+        var exit = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains($"all 2 dates are before today ({Today:yyyy-MM-dd}): nothing to send", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Dry_run_shows_the_calls_and_sends_nothing()
     {
         var hospital = await Gateway.GetHospitalAsync();

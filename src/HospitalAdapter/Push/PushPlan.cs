@@ -17,6 +17,9 @@ public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissio
 {
     public int CallCount => (Beds is null ? 0 : 1) + Calendars.Count;
 
+    /// <summary>Calendar dates of the export before today, which the plan leaves out.</summary>
+    public int PastDatesSkipped { get; init; }
+
     /// <param name="hospitalId">Sent in each request; empty lets the bureau take it from the API key.</param>
     public static PushPlan Build(HospitalExport export, string hospitalId)
     {
@@ -49,7 +52,7 @@ public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissio
             calendars.Add(request);
         }
 
-        return new PushPlan(beds, calendars);
+        return new PushPlan(beds, calendars) { PastDatesSkipped = export.PastDatesSkipped };
     }
 
     /// <summary>"his-" and 128 random bits: unique without a clock or a counter that a restart could repeat.</summary>
