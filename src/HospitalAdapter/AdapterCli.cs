@@ -10,11 +10,16 @@ namespace BedBureau.HospitalAdapter;
 /// <summary>The command line: <c>push</c> once, or <c>watch</c> and push on every change.</summary>
 public static class AdapterCli
 {
+    /// <summary>Exit code: sent, and the bureau shows it.</summary>
     public const int Ok = 0;
+
+    /// <summary>Exit code: not sent; the bureau refused it or could not be reached in the attempts given.</summary>
     public const int SendFailed = 1;
+
+    /// <summary>Exit code: nothing sent because of the command line, the settings or a bad file.</summary>
     public const int BadInput = 2;
 
-    public static Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
     {
         var server = Setting("--server", "server", "The bureau's gRPC address: http://host:port (h2c) or https://host:port (TLS)");
         var apiKey = Setting("--api-key", "api_key", "The hospital's API key (prefer the environment or the config file: flags show in the process list)");
@@ -23,7 +28,7 @@ public static class AdapterCli
         var clientCert = Setting("--client-cert", "client_cert", "Client certificate for mutual TLS: PEM (with --client-key) or .pfx/.p12");
         var clientKey = Setting("--client-key", "client_key", "PEM private key of --client-cert");
         var timeout = Setting("--timeout-seconds", "timeout_seconds", "Deadline of each call (default 30)");
-        var config = new Option<string?>("--config") { Description = "JSON config file with the settings above by their snake_case names (also BEDBUREAU_CONFIG)", Recursive = true };
+        var config = new Option<string?>("--config") { Description = "JSON config file with the connection settings (--server, --api-key, ...) as keys by their snake_case names, e.g. api_key. Environment: BEDBUREAU_CONFIG", Recursive = true };
         var settingOptions = new[] { server, apiKey, hospitalId, caCert, clientCert, clientKey, timeout };
         string[] settingNames = ["server", "api_key", "hospital_id", "ca_cert", "client_cert", "client_key", "timeout_seconds"];
 
@@ -94,14 +99,20 @@ public static class AdapterCli
 
         var root = new RootCommand("BedBureau hospital adapter: keeps the bureau current with the hospital's beds and admission calendar.")
         {
-            push, watch, config,
+            push, watch,
         };
         foreach (var option in settingOptions)
         {
             root.Add(option);
         }
 
-        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = output }, cancellationToken);
+        root.Add(config);
+
+        // System.CommandLine exits with 1 on a parse error, which here means "not sent by the bureau":
+        // a wrong command line is a usage error, like a wrong setting.
+        var parsed = root.Parse(args);
+        var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = output }, cancellationToken).ConfigureAwait(false);
+        return parsed.Errors.Count > 0 ? BadInput : exit;
 
         async Task<int> Run(ParseResult result, Func<AdapterSettings, Task<int>> action)
         {

@@ -154,6 +154,29 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         Assert.Contains("Configuration: api_key: is required", Flat(), StringComparison.Ordinal);
     }
 
+    [Theory]
+    [InlineData("push", "--bogus")]
+    [InlineData("push", "--attempts", "many")]
+    [InlineData("upload")]
+    [InlineData]
+    public async Task A_wrong_command_line_is_a_usage_error_not_a_failed_send(params string[] args)
+    {
+        var exit = await Run(args);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+    }
+
+    [Fact]
+    public async Task Help_lists_the_config_file_after_the_settings_it_holds()
+    {
+        var exit = await Run("--help");
+
+        Assert.Equal(AdapterCli.Ok, exit);
+        var help = _output.ToString();
+        Assert.True(help.IndexOf("--server", StringComparison.Ordinal) < help.IndexOf("--config", StringComparison.Ordinal), help);
+        Assert.Contains("connection settings (--server, --api-key, ...)", Flat(), StringComparison.Ordinal);
+    }
+
     private Task<int> Run(params string[] args) => Run(new Dictionary<string, string>(), args);
 
     private Task<int> Run(Dictionary<string, string> environment, params string[] args)
