@@ -24,7 +24,7 @@ public static class AdapterCli
         var server = Setting("--server", "server", "The bureau's gRPC address: http://host:port (h2c) or https://host:port (TLS)");
         var apiKey = Setting("--api-key", "api_key", "The hospital's API key (prefer the environment or the config file: flags show in the process list)");
         var hospitalId = Setting("--hospital-id", "hospital_id", "The hospital's id; optional, the bureau takes it from the API key");
-        var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the CA that signed the bureau's certificate");
+        var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the bureau's root CA; the server sends the intermediates");
         var clientCert = Setting("--client-cert", "client_cert", "Client certificate for mutual TLS: PEM (with --client-key) or .pfx/.p12");
         var clientKey = Setting("--client-key", "client_key", "PEM private key of --client-cert");
         var timeout = Setting("--timeout-seconds", "timeout_seconds", "Deadline of each call (default 30)");
@@ -53,8 +53,8 @@ public static class AdapterCli
                 return Ok;
             }
 
-            using var channel = settings.CreateChannel();
-            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            using var client = settings.Connect();
+            var pusher = new Pusher(client, Backoff.Default(), time);
             pusher.Retrying += (attempt, error, wait) => console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
             var outcome = await SendWithProgressAsync(console, pusher, plan, Math.Max(1, result.GetValue(retries)), ct).ConfigureAwait(false);
             return Summarize(console, settings, plan, outcome);
@@ -69,8 +69,8 @@ public static class AdapterCli
                 throw new SettingsException("--beds", "give --beds and/or --calendar");
             }
 
-            using var channel = settings.CreateChannel();
-            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            using var client = settings.Connect();
+            var pusher = new Pusher(client, Backoff.Default(), time);
             var observer = new ConsoleWatchObserver(console, settings, result.GetValue(dryRun));
             var minutes = result.GetValue(every);
             var watcher = new ExportWatcher(
@@ -135,6 +135,11 @@ public static class AdapterCli
             catch (SettingsException ex)
             {
                 console.MarkupLineInterpolated($"[red]Configuration:[/] {ex.Message}");
+                return BadInput;
+            }
+            catch (ServerCertificateException ex)
+            {
+                console.MarkupLineInterpolated($"[red]Not sent, the bureau's certificate is not trusted[/] ({ex.Server}): {ex.Reason}. Check ca_cert and server; this is not retried.");
                 return BadInput;
             }
         }
