@@ -10,20 +10,25 @@ namespace BedBureau.HospitalAdapter;
 /// <summary>The command line: <c>push</c> once, or <c>watch</c> and push on every change.</summary>
 public static class AdapterCli
 {
+    /// <summary>Exit code: sent, and the bureau shows it.</summary>
     public const int Ok = 0;
+
+    /// <summary>Exit code: not sent; the bureau refused it or could not be reached in the attempts given.</summary>
     public const int SendFailed = 1;
+
+    /// <summary>Exit code: nothing sent because of the command line, the settings or a bad file.</summary>
     public const int BadInput = 2;
 
-    public static Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
     {
         var server = Setting("--server", "server", "The bureau's gRPC address: http://host:port (h2c) or https://host:port (TLS)");
         var apiKey = Setting("--api-key", "api_key", "The hospital's API key (prefer the environment or the config file: flags show in the process list)");
         var hospitalId = Setting("--hospital-id", "hospital_id", "The hospital's id; optional, the bureau takes it from the API key");
-        var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the CA that signed the bureau's certificate");
+        var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the bureau's root CA; the server sends the intermediates");
         var clientCert = Setting("--client-cert", "client_cert", "Client certificate for mutual TLS: PEM (with --client-key) or .pfx/.p12");
         var clientKey = Setting("--client-key", "client_key", "PEM private key of --client-cert");
         var timeout = Setting("--timeout-seconds", "timeout_seconds", "Deadline of each call (default 30)");
-        var config = new Option<string?>("--config") { Description = "JSON config file with the settings above by their snake_case names (also BEDBUREAU_CONFIG)", Recursive = true };
+        var config = new Option<string?>("--config") { Description = "JSON config file with the connection settings (--server, --api-key, ...) as keys by their snake_case names, e.g. api_key. Environment: BEDBUREAU_CONFIG", Recursive = true };
         var settingOptions = new[] { server, apiKey, hospitalId, caCert, clientCert, clientKey, timeout };
         string[] settingNames = ["server", "api_key", "hospital_id", "ca_cert", "client_cert", "client_key", "timeout_seconds"];
 
@@ -39,19 +44,20 @@ public static class AdapterCli
         push.SetAction((result, ct) => Run(result, async settings =>
         {
             var export = Read(result, beds, format, calendar, time);
-            var plan = PushPlan.Build(export, settings.HospitalId, settings.Identity);
+            var plan = PushPlan.Build(export, settings.HospitalId);
             Show(console, export, plan);
             if (result.GetValue(dryRun))
             {
+                SayPastDatesSkipped(console, plan);
                 console.MarkupLine("[yellow]Dry run:[/] nothing was sent.");
                 return Ok;
             }
 
-            using var channel = settings.CreateChannel();
-            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            using var client = settings.Connect();
+            var pusher = new Pusher(client, Backoff.Default(), time);
             pusher.Retrying += (attempt, error, wait) => console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
             var outcome = await SendWithProgressAsync(console, pusher, plan, Math.Max(1, result.GetValue(retries)), ct).ConfigureAwait(false);
-            return Summarize(console, settings, outcome);
+            return Summarize(console, settings, plan, outcome);
         }));
 
         var watch = new Command("watch", "Push now, then again whenever the files change (and every N minutes with --every); retries through outages") { beds, format, calendar, dryRun, every, poll };
@@ -63,14 +69,14 @@ public static class AdapterCli
                 throw new SettingsException("--beds", "give --beds and/or --calendar");
             }
 
-            using var channel = settings.CreateChannel();
-            var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), time);
+            using var client = settings.Connect();
+            var pusher = new Pusher(client, Backoff.Default(), time);
             var observer = new ConsoleWatchObserver(console, settings, result.GetValue(dryRun));
             var minutes = result.GetValue(every);
             var watcher = new ExportWatcher(
                 now => ExportReader.Read(result.GetValue(beds)?.FullName, result.GetValue(format), result.GetValue(calendar)?.FullName, now),
                 files,
-                export => PushPlan.Build(export, settings.HospitalId, settings.Identity),
+                export => PushPlan.Build(export, settings.HospitalId),
                 pusher,
                 observer,
                 time,
@@ -93,14 +99,20 @@ public static class AdapterCli
 
         var root = new RootCommand("BedBureau hospital adapter: keeps the bureau current with the hospital's beds and admission calendar.")
         {
-            push, watch, config,
+            push, watch,
         };
         foreach (var option in settingOptions)
         {
             root.Add(option);
         }
 
-        return root.Parse(args).InvokeAsync(new InvocationConfiguration { Output = output, Error = output }, cancellationToken);
+        root.Add(config);
+
+        // System.CommandLine exits with 1 on a parse error, which here means "not sent by the bureau":
+        // a wrong command line is a usage error, like a wrong setting.
+        var parsed = root.Parse(args);
+        var exit = await parsed.InvokeAsync(new InvocationConfiguration { Output = output, Error = output }, cancellationToken).ConfigureAwait(false);
+        return parsed.Errors.Count > 0 ? BadInput : exit;
 
         async Task<int> Run(ParseResult result, Func<AdapterSettings, Task<int>> action)
         {
@@ -123,6 +135,11 @@ public static class AdapterCli
             catch (SettingsException ex)
             {
                 console.MarkupLineInterpolated($"[red]Configuration:[/] {ex.Message}");
+                return BadInput;
+            }
+            catch (ServerCertificateException ex)
+            {
+                console.MarkupLineInterpolated($"[red]Not sent, the bureau's certificate is not trusted[/] ({ex.Server}): {ex.Reason}. Check ca_cert and server; this is not retried.");
                 return BadInput;
             }
         }
@@ -166,6 +183,14 @@ public static class AdapterCli
         }
     }
 
+    private static void SayPastDatesSkipped(IAnsiConsole console, PushPlan plan)
+    {
+        if (plan.PastDatesSkipped > 0)
+        {
+            console.MarkupLineInterpolated($"[yellow]{plan.PastDatesSkipped} past date{(plan.PastDatesSkipped == 1 ? "" : "s")} skipped[/] in the calendar: days before today are not sent (the bureau no longer changes them).");
+        }
+    }
+
     private static async Task<PushOutcome> SendWithProgressAsync(IAnsiConsole console, Pusher pusher, PushPlan plan, int attempts, CancellationToken cancellationToken)
     {
         if (!console.Profile.Capabilities.Interactive)
@@ -182,7 +207,7 @@ public static class AdapterCli
         }).ConfigureAwait(false);
     }
 
-    internal static int Summarize(IAnsiConsole console, AdapterSettings settings, PushOutcome outcome)
+    internal static int Summarize(IAnsiConsole console, AdapterSettings settings, PushPlan plan, PushOutcome outcome)
     {
         if (outcome.Beds is { } beds)
         {
@@ -206,6 +231,7 @@ public static class AdapterCli
             console.Write(table);
         }
 
+        SayPastDatesSkipped(console, plan);
         if (outcome.Error is { } error)
         {
             console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
@@ -229,10 +255,11 @@ public static class AdapterCli
             if (dryRun)
             {
                 console.MarkupLineInterpolated($"[yellow]Dry run:[/] would send {plan.CallCount} call(s): {plan.Beds?.RequestId} {string.Join(' ', plan.Calendars.Select(c => c.RequestId))}");
+                SayPastDatesSkipped(console, plan);
                 return;
             }
 
-            Summarize(console, settings, outcome);
+            Summarize(console, settings, plan, outcome);
         }
     }
 }

@@ -27,14 +27,6 @@ public sealed class AdapterSettingsTests : IDisposable
         Assert.Equal("https://bureau.example:443", settings.Server);
     }
 
-    [Fact]
-    public void Request_ids_name_the_key_id_never_its_secret_when_no_hospital_id_is_set()
-    {
-        var settings = AdapterSettings.Resolve(new Dictionary<string, string?> { ["api_key"] = "bbk_0123abcd_SECRET" }, _ => null, null);
-
-        Assert.Equal("0123abcd", settings.Identity);
-    }
-
     [Theory]
     [InlineData("server", "ftp://x", "server")]
     [InlineData("timeout_seconds", "-3", "timeout_seconds")]

@@ -72,6 +72,52 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task An_empty_calendar_file_is_rejected_and_nothing_is_sent()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profile = hospital.Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},901,1,1\n");
+        var calendar = Write("calendar.csv", "bed_profile_code,date,slots\n");
+
+        var alone = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var withBeds = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal((AdapterCli.BadInput, AdapterCli.BadInput), (alone, withBeds));
+        Assert.Contains($"{calendar}, line 2, field row: the file has a header but no admission days", Flat(), StringComparison.Ordinal);
+        Assert.DoesNotContain("Sent", _output.ToString(), StringComparison.Ordinal);
+        Assert.Equal(hospital.Census, (await Gateway.GetHospitalAsync()).Census);
+    }
+
+    [Fact]
+    public async Task Past_calendar_dates_are_skipped_and_the_beds_and_the_other_dates_are_sent()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},902,2,2\n");
+
+        // A rolling calendar exported yesterday, read after midnight.
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n{profile},{Today.AddDays(29):yyyy-MM-dd},4\n");
+
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.True(exit == AdapterCli.Ok, _output.ToString());
+        Assert.Equal(902, (await Gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Total);
+        Assert.Contains($"sent {profile}", _output.ToString(), StringComparison.Ordinal);
+        Assert.Contains("1 past date skipped", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_calendar_alone_with_only_past_dates_is_not_sent()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-2):yyyy-MM-dd},3\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n");
+
+        var exit = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains($"all 2 dates are before today ({Today:yyyy-MM-dd}): nothing to send", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Dry_run_shows_the_calls_and_sends_nothing()
     {
         var hospital = await Gateway.GetHospitalAsync();
@@ -106,6 +152,29 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
 
         Assert.Equal(AdapterCli.BadInput, exit);
         Assert.Contains("Configuration: api_key: is required", Flat(), StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("push", "--bogus")]
+    [InlineData("push", "--attempts", "many")]
+    [InlineData("upload")]
+    [InlineData]
+    public async Task A_wrong_command_line_is_a_usage_error_not_a_failed_send(params string[] args)
+    {
+        var exit = await Run(args);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+    }
+
+    [Fact]
+    public async Task Help_lists_the_config_file_after_the_settings_it_holds()
+    {
+        var exit = await Run("--help");
+
+        Assert.Equal(AdapterCli.Ok, exit);
+        var help = _output.ToString();
+        Assert.True(help.IndexOf("--server", StringComparison.Ordinal) < help.IndexOf("--config", StringComparison.Ordinal), help);
+        Assert.Contains("connection settings (--server, --api-key, ...)", Flat(), StringComparison.Ordinal);
     }
 
     private Task<int> Run(params string[] args) => Run(new Dictionary<string, string>(), args);

@@ -7,14 +7,14 @@ public sealed class PushPlanTests
 {
     private static readonly DateTimeOffset At = new(2026, 11, 23, 7, 30, 0, TimeSpan.FromHours(5));
 
-    private static HospitalExport Export(int free = 5, DateTimeOffset? at = null, int slots = 4) => new(
-        [new BedCount("101", 10, 5, free, 0, 0, at ?? At, "x"), new BedCount("103", 20, 10, 10, 5, 5, at ?? At, "y")],
-        [new ProfileCalendar("101", [new CalendarDay(new DateOnly(2026, 11, 24), slots), new CalendarDay(new DateOnly(2026, 11, 25), 4)])]);
+    private static HospitalExport Export() => new(
+        [new BedCount("101", 10, 5, 5, 0, 0, At, "x"), new BedCount("103", 20, 10, 10, 5, 5, At, "y")],
+        [new ProfileCalendar("101", [new CalendarDay(new DateOnly(2026, 11, 24), 4), new CalendarDay(new DateOnly(2026, 11, 25), 4)])]);
 
     [Fact]
     public void Builds_one_report_of_all_profiles_and_one_calendar_call_per_profile()
     {
-        var plan = PushPlan.Build(Export(), "01W9", "01W9");
+        var plan = PushPlan.Build(Export(), "01W9");
 
         Assert.Equal(2, plan.CallCount);
         Assert.Equal(["101", "103"], plan.Beds!.Reports.Select(r => r.BedProfileCode));
@@ -26,36 +26,21 @@ public sealed class PushPlanTests
     }
 
     [Fact]
-    public void The_same_export_always_gets_the_same_request_ids()
+    public void Each_plan_gets_new_request_ids_even_for_the_same_export_and_its_calls_share_one()
     {
-        var first = PushPlan.Build(Export(), "01W9", "01W9");
-        var again = PushPlan.Build(Export(), "01W9", "01W9");
+        var first = PushPlan.Build(Export(), "01W9");
+        var again = PushPlan.Build(Export(), "01W9");
 
-        Assert.Equal(first.Beds!.RequestId, again.Beds!.RequestId);
-        Assert.Equal(first.Calendars[0].RequestId, again.Calendars[0].RequestId);
+        Assert.NotEqual(first.Beds!.RequestId, again.Beds!.RequestId);
+        Assert.NotEqual(first.Calendars[0].RequestId, again.Calendars[0].RequestId);
         Assert.Matches("^his-[0-9a-f]{32}$", first.Beds.RequestId);
-    }
-
-    [Fact]
-    public void Another_count_time_hospital_or_calendar_gets_another_request_id()
-    {
-        var ids = new[]
-        {
-            PushPlan.Build(Export(), "01W9", "01W9"),
-            PushPlan.Build(Export(free: 4), "01W9", "01W9"),
-            PushPlan.Build(Export(at: At.AddHours(1)), "01W9", "01W9"),
-            PushPlan.Build(Export(), "02AB", "02AB"),
-            PushPlan.Build(Export(), "", "key-1"),
-        }.Select(p => p.Beds!.RequestId);
-
-        Assert.Equal(5, ids.Distinct().Count());
-        Assert.NotEqual(PushPlan.Build(Export(), "01W9", "01W9").Calendars[0].RequestId, PushPlan.Build(Export(slots: 5), "01W9", "01W9").Calendars[0].RequestId);
+        Assert.Equal($"{first.Beds.RequestId}.101", first.Calendars[0].RequestId);
     }
 
     [Fact]
     public void A_calendar_only_export_sends_no_report()
     {
-        var plan = PushPlan.Build(Export() with { Beds = [] }, "", "k");
+        var plan = PushPlan.Build(Export() with { Beds = [] }, "");
 
         Assert.Null(plan.Beds);
         Assert.Equal(1, plan.CallCount);

@@ -3,6 +3,7 @@ using BedBureau.HospitalAdapter.Configuration;
 using BedBureau.HospitalAdapter.Input;
 using BedBureau.HospitalAdapter.Push;
 using BedBureau.Wire;
+using BedBureau.Wire.Client;
 
 namespace BedBureau.HospitalAdapter.Tests;
 
@@ -15,27 +16,69 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
     private static DateOnly Today => ExportRules.Today(DateTimeOffset.UtcNow);
 
     [Fact]
-    public async Task A_late_retry_of_an_older_export_does_not_overwrite_a_newer_one()
+    public async Task A_calendar_and_a_count_set_back_to_an_earlier_value_are_applied()
     {
         var gateway = fixture.Gateway;
         var profile = (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
         var settings = Settings(gateway.Address, gateway.HospitalKey);
         using var channel = settings.CreateChannel();
+        var client = new BureauClient(channel, settings.Timeout);
+        var pusher = new Pusher(client, Backoff.Default(), TimeProvider.System);
+        var date = Today.AddDays(60);
+        var at = DateTimeOffset.UtcNow;
+
+        // Each push reads the export anew, as `push` run again or `watch` after a change does.
+        foreach (var (slots, free) in new[] { (6, 3), (5, 4), (6, 3) })
+        {
+            var export = new HospitalExport([new BedCount(profile, 30, 20, free, 0, 0, at, "test")], [new ProfileCalendar(profile, [new CalendarDay(date, slots)])]);
+            var outcome = await pusher.PushAsync(PushPlan.Build(export, ""), 1, default);
+            Assert.True(outcome.Succeeded, outcome.Error?.Message);
+        }
+
+        Assert.Equal(6, await SlotsAsync(client, profile, date));
+        Assert.Equal(3, (await gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Free);
+    }
+
+    [Fact]
+    public async Task A_push_retried_after_its_answer_was_lost_is_applied_once()
+    {
+        var gateway = fixture.Gateway;
+        var profile = (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var settings = Settings(gateway.Address, gateway.HospitalKey);
+        using var channel = settings.CreateChannel();
+        var client = new BureauClient(channel, settings.Timeout);
+        var date = Today.AddDays(61);
+        PushPlan Slots(int slots) => PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, slots)])]), "");
+
+        // The first attempt reaches the bureau, which applies it; its answer is lost on the way
+        // back, and before the adapter retries, another push sets the date to 5.
+        var lossy = new LoseFirstAnswer(async () => Assert.True((await new Pusher(client, Backoff.Default(), TimeProvider.System).PushAsync(Slots(5), 1, default)).Succeeded));
+        using var lossyChannel = GrpcChannel.ForAddress(gateway.Address, new GrpcChannelOptions
+        {
+            Handler = lossy,
+            DefaultHeaders = new Metadata { { "authorization", $"Bearer {gateway.HospitalKey}" } },
+        });
+        var pusher = new Pusher(new BureauClient(lossyChannel, settings.Timeout), new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(10), new Random(1)), TimeProvider.System);
+        var retries = 0;
+        pusher.Retrying += (_, _, _) => retries++;
+
+        var outcome = await pusher.PushAsync(Slots(6), 3, default);
+
+        Assert.True(outcome.Succeeded, outcome.Error?.Message);
+        Assert.Equal((1, 2), (retries, lossy.Requests));
+
+        // The retry carried the first attempt's request id: the bureau did not apply 6 again over the 5.
+        Assert.Equal(5, await SlotsAsync(client, profile, date));
+    }
+
+    [Fact]
+    public async Task A_plan_with_nothing_to_send_is_not_a_success()
+    {
+        var settings = Settings(fixture.Gateway.Address, fixture.Gateway.HospitalKey);
+        using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
-        var since = await LastReportedAsync(gateway, profile);
-        var olderAt = since.AddMilliseconds(1);
-        var older = PushPlan.Build(Export(profile, free: 3, olderAt), "", settings.Identity);
-        var newer = PushPlan.Build(Export(profile, free: 4, since.AddMilliseconds(2)), "", settings.Identity);
 
-        Assert.True((await pusher.PushAsync(older, 1, default)).Succeeded);
-        Assert.True((await pusher.PushAsync(newer, 1, default)).Succeeded);
-
-        // The first push's answer was lost, say: the adapter reads the same export again and resends.
-        var again = PushPlan.Build(Export(profile, free: 3, olderAt), "", settings.Identity);
-        Assert.Equal(older.Beds!.RequestId, again.Beds!.RequestId);
-        Assert.True((await pusher.PushAsync(again, 1, default)).Succeeded);
-
-        Assert.Equal(4, (await gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Free);
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pusher.PushAsync(PushPlan.Build(new HospitalExport([], []), ""), 1, default));
     }
 
     [Fact]
@@ -47,12 +90,12 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
         var since = await LastReportedAsync(gateway, profile);
-        var newer = PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "", settings.Identity);
-        var older = PushPlan.Build(Export(profile, free: 5, since.AddMilliseconds(1)), "", settings.Identity);
+        var newer = PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "");
+        var older = PushPlan.Build(Export(profile, free: 5, since.AddMilliseconds(1)), "");
 
         Assert.True((await pusher.PushAsync(newer, 1, default)).Succeeded);
         var refused = await pusher.PushAsync(older, 1, default);
-        var again = await pusher.PushAsync(PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "", settings.Identity), 1, default);
+        var again = await pusher.PushAsync(PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), ""), 1, default);
 
         Assert.Equal(StatusCode.FailedPrecondition, refused.Error?.StatusCode);
         Assert.Contains("[STALE_REPORT]", refused.Error!.Status.Detail, StringComparison.Ordinal);
@@ -70,7 +113,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
         var export = new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(Today.AddDays(40), 11), new CalendarDay(Today.AddDays(41), 12)])]);
 
-        var outcome = await pusher.PushAsync(PushPlan.Build(export, "", settings.Identity), 1, default);
+        var outcome = await pusher.PushAsync(PushPlan.Build(export, ""), 1, default);
 
         Assert.True(outcome.Succeeded, outcome.Error?.Message);
         var days = Assert.Single(outcome.Calendars).Response.Days;
@@ -95,7 +138,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, TimeSpan.FromSeconds(5)), new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(400), new Random(1)), TimeProvider.System);
         var watcher = new ExportWatcher(now => ExportReader.Read(beds, BedFileFormat.Auto, null, now), [beds],
-            export => PushPlan.Build(export, "", settings.Identity), pusher, observer, TimeProvider.System, TimeSpan.FromMilliseconds(100), null);
+            export => PushPlan.Build(export, ""), pusher, observer, TimeProvider.System, TimeSpan.FromMilliseconds(100), null);
         var firstPush = observer.NextPush;
         var watching = watcher.RunAsync(stop.Token);
         try
@@ -128,20 +171,52 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         }
     }
 
+    /// <summary>The slots the bureau has for a date, read from its answer to a change of another date.</summary>
+    private static async Task<int> SlotsAsync(BureauClient client, string profile, DateOnly date)
+    {
+        var probe = new SetAdmissionCapacityRequest { RequestId = $"probe-{Guid.NewGuid():N}", BedProfileCode = profile };
+        probe.Days.Add(new AdmissionDay { Date = new CalendarDate { Year = Today.AddDays(89).Year, Month = Today.AddDays(89).Month, Day = Today.AddDays(89).Day }, Slots = 0 });
+        var days = (await client.SetAdmissionCapacityAsync(probe, default)).Days;
+        return days.Single(d => (d.Date.Year, d.Date.Month, d.Date.Day) == (date.Year, date.Month, date.Day)).Slots;
+    }
+
     private static (int, int, int) Counts(GetHospitalResponse hospital, string profile) =>
         hospital.Census.Single(c => c.BedProfileCode == profile) is var c ? (c.Total, c.Occupied, c.Free) : default;
 
     /// <summary>When the profile's stored count was reported (the sample's, or an earlier test's): exports here are later.</summary>
+    private static HospitalExport Export(string profile, int free, DateTimeOffset at) =>
+        new([new BedCount(profile, 30, 20, free, 0, 0, at, "test")], []);
+
     private static async Task<DateTimeOffset> LastReportedAsync(TestGateway gateway, string profile) =>
         (await gateway.GetHospitalAsync()).Census.SingleOrDefault(c => c.BedProfileCode == profile)?.ReportedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow;
 
     private static AdapterSettings Settings(string server, string key) =>
         AdapterSettings.Resolve(new Dictionary<string, string?> { ["server"] = server, ["api_key"] = key }, _ => null, null);
 
-    private static HospitalExport Export(string profile, int free, DateTimeOffset at) =>
-        new([new BedCount(profile, 30, 20, free, 0, 0, at, "test")], []);
-
     public void Dispose() => Directory.Delete(_directory, recursive: true);
+
+    /// <summary>Passes calls to the bureau; the first one's answer is read in full, then lost, as when a connection drops.</summary>
+    private sealed class LoseFirstAnswer(Func<Task> beforeLosing) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _requests;
+
+        public int Requests => _requests;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var response = await base.SendAsync(request, cancellationToken);
+            if (Interlocked.Increment(ref _requests) > 1)
+            {
+                return response;
+            }
+
+            await response.Content.LoadIntoBufferAsync(cancellationToken);
+            Assert.Equal("0", response.TrailingHeaders.GetValues("grpc-status").Single());
+            response.Dispose();
+            await beforeLosing();
+            throw new HttpRequestException("The connection was reset (a test losing the answer).");
+        }
+    }
 
     private sealed class RecordingObserver : IWatchObserver
     {

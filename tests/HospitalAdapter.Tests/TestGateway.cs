@@ -40,7 +40,8 @@ public sealed class TestGateway : IAsyncDisposable
     public string HospitalKey { get; }
 
     /// <param name="dataDirectory">An existing one restarts that bureau (same keys and data); none seeds a new one.</param>
-    public static async Task<TestGateway> StartAsync(int? grpcPort = null, string? dataDirectory = null)
+    /// <param name="settings">More settings as command-line arguments, e.g. another Kestrel endpoint.</param>
+    public static async Task<TestGateway> StartAsync(int? grpcPort = null, string? dataDirectory = null, IReadOnlyList<string>? settings = null)
     {
         dataDirectory ??= Path.Combine(Path.GetTempPath(), "bedbureau-adapter-tests", Guid.NewGuid().ToString("N"));
         var address = $"http://127.0.0.1:{grpcPort ?? TestPorts.Free()}";
@@ -52,6 +53,7 @@ public sealed class TestGateway : IAsyncDisposable
             "--Sample:Hospitals=20",
             "--Sample:Referrals=50",
             "--Logging:LogLevel:Default=Warning",
+            .. settings ?? [],
         ]);
         await GatewayApp.InitializeAsync(app);
         await app.StartAsync();

@@ -1,6 +1,6 @@
-using System.Net.Security;
 using System.Security.Cryptography.X509Certificates;
 using System.Text.Json;
+using BedBureau.HospitalAdapter.Push;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 
@@ -32,9 +32,6 @@ public sealed record AdapterSettings
     public string? ClientCertificatePassword { get; init; }
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(30);
-
-    /// <summary>Who the request ids say sent: the hospital id, else the API key's id (never its secret).</summary>
-    public string Identity => HospitalId.Length > 0 ? HospitalId : ApiKey?.Split('_') is [_, var keyId, ..] ? keyId : "";
 
     /// <summary>The names as they appear in the config file and, upper-cased with the prefix, in the environment.</summary>
     public static readonly string[] Names = ["server", "api_key", "hospital_id", "ca_cert", "client_cert", "client_key", "client_cert_password", "timeout_seconds"];
@@ -89,7 +86,19 @@ public sealed record AdapterSettings
         $"{Server} as {(HospitalId.Length > 0 ? HospitalId : "the API key's hospital")}" +
         (CaCertificate is null ? "" : $", CA {CaCertificate}") + (ClientCertificate is null ? "" : $", client certificate {ClientCertificate}");
 
-    public GrpcChannel CreateChannel()
+    /// <summary>A client of the bureau with these settings, owning its connection; a certificate that fails its checks ends a call with <see cref="ServerCertificateException"/>.</summary>
+    public BureauClient Connect()
+    {
+        var certificates = CreateCertificateCheck();
+        return new BureauClient(CreateChannel(certificates), Timeout, certificates);
+    }
+
+    public GrpcChannel CreateChannel() => CreateChannel(CreateCertificateCheck());
+
+    private ServerCertificateCheck CreateCertificateCheck() =>
+        new(new Uri(Server), CaCertificate is null ? null : LoadCertificates(CaCertificate, "ca_cert"), CaCertificate);
+
+    private GrpcChannel CreateChannel(ServerCertificateCheck certificates)
     {
         if (ApiKey is not { Length: > 0 })
         {
@@ -104,12 +113,7 @@ public sealed record AdapterSettings
             KeepAlivePingTimeout = TimeSpan.FromSeconds(20),
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
-        if (CaCertificate is not null)
-        {
-            var authority = LoadCertificates(CaCertificate, "ca_cert");
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) => TrustedBy(authority, certificate, errors);
-        }
-
+        certificates.Apply(handler.SslOptions);
         if (ClientCertificate is not null)
         {
             handler.SslOptions.ClientCertificates = [LoadClientCertificate()];
@@ -120,21 +124,6 @@ public sealed record AdapterSettings
             Handler = handler,
             DefaultHeaders = new Metadata { { "authorization", $"Bearer {ApiKey}" } },
         });
-    }
-
-    private static bool TrustedBy(X509Certificate2Collection authority, X509Certificate? certificate, SslPolicyErrors errors)
-    {
-        // Names are still checked; only the chain is built to the configured CA instead of the system's.
-        if (certificate is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authority);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate as X509Certificate2 ?? new X509Certificate2(certificate));
     }
 
     private X509Certificate2 LoadClientCertificate()

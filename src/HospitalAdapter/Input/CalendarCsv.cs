@@ -4,8 +4,10 @@ namespace BedBureau.HospitalAdapter.Input;
 
 /// <summary>
 /// The admission calendar CSV: header <c>bed_profile_code,date,slots</c>, one row per profile and
-/// date (date as yyyy-MM-dd, from today up to 90 days ahead; slots 0..10000). Dates not listed keep
-/// the slots the bureau already has.
+/// date (date as yyyy-MM-dd, up to 90 days ahead; slots 0..10000). Dates not listed keep the slots
+/// the bureau already has. Dates before today (Kazakhstan time) are checked like the others and
+/// then skipped: the bureau no longer changes them, and a calendar exported once a day has one
+/// from midnight until the next export.
 /// </summary>
 public static class CalendarCsv
 {
@@ -13,9 +15,15 @@ public static class CalendarCsv
 
     private static readonly string[] Required = ["bed_profile_code", "date", "slots"];
 
-    public static IReadOnlyList<ProfileCalendar> Parse(string file, string text, DateTimeOffset now)
+    public static AdmissionCalendar Parse(string file, string text, DateTimeOffset now)
     {
         var table = CsvTable.Parse(file, text, Required, []);
+        if (table.Records.Count == 0)
+        {
+            // Nothing to send is not a success: the export job most likely failed.
+            throw new InputException(file, "line 2", "row", "the file has a header but no admission days");
+        }
+
         var today = ExportRules.Today(now);
         var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, int Line)>>(StringComparer.Ordinal);
         foreach (var row in table.Records)
@@ -32,9 +40,9 @@ public static class CalendarCsv
                 throw row.Error("date", $"'{dateText}' is not a date as yyyy-MM-dd");
             }
 
-            if (date < today || date > today.AddDays(DaysAhead))
+            if (date > today.AddDays(DaysAhead))
             {
-                throw row.Error("date", $"{date:yyyy-MM-dd} is outside today ({today:yyyy-MM-dd}) .. {DaysAhead} days ahead");
+                throw row.Error("date", $"{date:yyyy-MM-dd} is more than {DaysAhead} days after today ({today:yyyy-MM-dd})");
             }
 
             var slots = row.Int("slots", 0, 10_000);
@@ -49,6 +57,10 @@ public static class CalendarCsv
             }
         }
 
-        return byProfile.Select(p => new ProfileCalendar(p.Key, p.Value.Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray())).ToArray();
+        var profiles = byProfile
+            .Select(p => new ProfileCalendar(p.Key, p.Value.Where(d => d.Key >= today).Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray()))
+            .Where(p => p.Days.Count > 0)
+            .ToArray();
+        return new AdmissionCalendar(profiles, byProfile.Values.Sum(days => days.Keys.Count(d => d < today)), today);
     }
 }

@@ -27,8 +27,18 @@ public static class ExportReader
             beds = beds.Select(b => b.ReportedAt is null ? b with { ReportedAt = asOf } : b).ToArray();
         }
 
-        var calendars = calendarFile is null ? [] : CalendarCsv.Parse(calendarFile, ReadText(calendarFile), now);
-        return new HospitalExport(beds, calendars);
+        if (calendarFile is null)
+        {
+            return new HospitalExport(beds, []);
+        }
+
+        var calendar = CalendarCsv.Parse(calendarFile, ReadText(calendarFile), now);
+        if (calendar.Profiles.Count == 0 && beds.Count == 0)
+        {
+            throw new InputException(calendarFile, "all rows", "date", $"all {calendar.PastDatesSkipped} dates are before today ({calendar.Today:yyyy-MM-dd}): nothing to send");
+        }
+
+        return new HospitalExport(beds, calendar.Profiles, calendar.PastDatesSkipped);
     }
 
     private static string ReadText(string file)

@@ -10,8 +10,12 @@ public sealed record CalendarDay(DateOnly Date, int Slots);
 /// <summary>One profile's admission calendar: the dates it lists, in date order.</summary>
 public sealed record ProfileCalendar(string ProfileCode, IReadOnlyList<CalendarDay> Days);
 
+/// <summary>The admission calendar file as read: the profiles with dates to send, and how many dates before <paramref name="Today"/> were left out.</summary>
+public sealed record AdmissionCalendar(IReadOnlyList<ProfileCalendar> Profiles, int PastDatesSkipped, DateOnly Today);
+
 /// <summary>Everything read from a hospital's export files, checked and ready to send.</summary>
-public sealed record HospitalExport(IReadOnlyList<BedCount> Beds, IReadOnlyList<ProfileCalendar> Calendars);
+/// <param name="PastDatesSkipped">Calendar dates before today, which are not sent.</param>
+public sealed record HospitalExport(IReadOnlyList<BedCount> Beds, IReadOnlyList<ProfileCalendar> Calendars, int PastDatesSkipped = 0);
 
 /// <summary>Checks shared by the input formats; they mirror the bureau's own rules so a bad file fails here, before anything is sent.</summary>
 internal static class ExportRules

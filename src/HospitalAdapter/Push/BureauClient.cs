@@ -1,11 +1,12 @@
 using BedBureau.Contract.V1;
+using BedBureau.HospitalAdapter.Configuration;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 
 namespace BedBureau.HospitalAdapter.Push;
 
 /// <summary>The two HospitalService calls the adapter makes, each with its deadline.</summary>
-public sealed class BureauClient(GrpcChannel channel, TimeSpan timeout)
+public sealed class BureauClient : IDisposable
 {
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Hospitals = HospitalReflection.Descriptor.Services[0];
 
@@ -14,11 +15,53 @@ public sealed class BureauClient(GrpcChannel channel, TimeSpan timeout)
     public static readonly Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse> SetAdmissionCapacityMethod =
         Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse>.Of(Hospitals, "SetAdmissionCapacity");
 
+    private readonly GrpcChannel _channel;
+    private readonly TimeSpan _timeout;
+    private readonly ServerCertificateCheck? _certificates;
+    private readonly bool _ownsChannel;
+
+    /// <summary>On a channel the caller owns and disposes.</summary>
+    public BureauClient(GrpcChannel channel, TimeSpan timeout)
+    {
+        _channel = channel;
+        _timeout = timeout;
+    }
+
+    /// <summary>Owns <paramref name="channel"/>, whose TLS handshakes report to <paramref name="certificates"/>.</summary>
+    internal BureauClient(GrpcChannel channel, TimeSpan timeout, ServerCertificateCheck certificates)
+        : this(channel, timeout)
+    {
+        _certificates = certificates;
+        _ownsChannel = true;
+    }
+
     public Task<ReportBedsResponse> ReportBedsAsync(ReportBedsRequest request, CancellationToken cancellationToken) =>
-        channel.UnaryAsync(ReportBedsMethod, request, Options(cancellationToken));
+        CallAsync(() => _channel.UnaryAsync(ReportBedsMethod, request, Options(cancellationToken)));
 
     public Task<SetAdmissionCapacityResponse> SetAdmissionCapacityAsync(SetAdmissionCapacityRequest request, CancellationToken cancellationToken) =>
-        channel.UnaryAsync(SetAdmissionCapacityMethod, request, Options(cancellationToken));
+        CallAsync(() => _channel.UnaryAsync(SetAdmissionCapacityMethod, request, Options(cancellationToken)));
 
-    private CallOptions Options(CancellationToken cancellationToken) => new(Deadline: DateTime.UtcNow + timeout, CancellationToken: cancellationToken);
+    private async Task<T> CallAsync<T>(Func<Task<T>> call)
+    {
+        _certificates?.Reset();
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (RpcException ex) when (ex.StatusCode == StatusCode.Unavailable && _certificates?.Failure is { } failure)
+        {
+            // Not transient: the same certificate will fail the same way until someone changes it.
+            throw new ServerCertificateException(_certificates.Server, failure);
+        }
+    }
+
+    private CallOptions Options(CancellationToken cancellationToken) => new(Deadline: DateTime.UtcNow + _timeout, CancellationToken: cancellationToken);
+
+    public void Dispose()
+    {
+        if (_ownsChannel)
+        {
+            _channel.Dispose();
+        }
+    }
 }

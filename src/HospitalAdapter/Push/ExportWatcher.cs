@@ -18,7 +18,9 @@ public interface IWatchObserver
 /// asked, every <c>interval</c>. Files are polled (modification time and size) rather than
 /// watched with inotify, which misses changes on the network shares exports often live on.
 /// A transient failure is retried with backoff until it succeeds or a newer export replaces it;
-/// a bad file or a rejected push waits for the next change.
+/// a bad file or a rejected push waits for the next change. A certificate of the bureau that
+/// fails its checks ends the watch (<see cref="Configuration.ServerCertificateException"/>):
+/// waiting cannot fix it.
 /// </summary>
 public sealed class ExportWatcher(
     Func<DateTimeOffset, HospitalExport> read,

@@ -1,28 +1,33 @@
 using System.Security.Cryptography;
 using BedBureau.Contract.V1;
 using BedBureau.HospitalAdapter.Input;
-using Google.Protobuf;
 using Google.Protobuf.WellKnownTypes;
 
 namespace BedBureau.HospitalAdapter.Push;
 
 /// <summary>
 /// The calls one export turns into: at most one ReportBeds (all profiles) and one
-/// SetAdmissionCapacity per profile of the calendar, each with a request id derived from what
-/// it carries, so sending the same export again (a retry, a restart) never applies it twice.
+/// SetAdmissionCapacity per profile of the calendar, with request ids chosen when the plan is
+/// made. Retrying the plan resends the same ids, so the bureau applies each call at most once;
+/// the next push, even of the same file, is a new plan with new ids. The bureau answers a
+/// repeated id with its first result for 7 days, so ids derived from the content would make a
+/// value set back to an earlier one (slots 6, then 5, then 6 again) a no-op.
 /// </summary>
 public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissionCapacityRequest> Calendars)
 {
     public int CallCount => (Beds is null ? 0 : 1) + Calendars.Count;
 
+    /// <summary>Calendar dates of the export before today, which the plan leaves out.</summary>
+    public int PastDatesSkipped { get; init; }
+
     /// <param name="hospitalId">Sent in each request; empty lets the bureau take it from the API key.</param>
-    /// <param name="identity">Who sends (the hospital id, else the API key's id): part of every request id.</param>
-    public static PushPlan Build(HospitalExport export, string hospitalId, string identity)
+    public static PushPlan Build(HospitalExport export, string hospitalId)
     {
+        var push = NewPushId();
         ReportBedsRequest? beds = null;
         if (export.Beds.Count > 0)
         {
-            beds = new ReportBedsRequest { HospitalId = hospitalId };
+            beds = new ReportBedsRequest { RequestId = push, HospitalId = hospitalId };
             foreach (var count in export.Beds)
             {
                 beds.Reports.Add(new BedReport
@@ -36,33 +41,20 @@ public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissio
                     ReportedAt = count.ReportedAt is { } at ? Timestamp.FromDateTimeOffset(at) : null,
                 });
             }
-
-            beds.RequestId = RequestId("ReportBeds", identity, beds);
         }
 
         var calendars = new List<SetAdmissionCapacityRequest>(export.Calendars.Count);
         foreach (var calendar in export.Calendars)
         {
-            var request = new SetAdmissionCapacityRequest { HospitalId = hospitalId, BedProfileCode = calendar.ProfileCode };
+            // One push's calls share its id, so the audit trail shows them together.
+            var request = new SetAdmissionCapacityRequest { RequestId = $"{push}.{calendar.ProfileCode}", HospitalId = hospitalId, BedProfileCode = calendar.ProfileCode };
             request.Days.AddRange(calendar.Days.Select(d => new AdmissionDay { Date = new CalendarDate { Year = d.Date.Year, Month = d.Date.Month, Day = d.Date.Day }, Slots = d.Slots }));
-            request.RequestId = RequestId("SetAdmissionCapacity", identity, request);
             calendars.Add(request);
         }
 
-        return new PushPlan(beds, calendars);
+        return new PushPlan(beds, calendars) { PastDatesSkipped = export.PastDatesSkipped };
     }
 
-    /// <summary>
-    /// "his-" and 128 bits of SHA-256 over the method, the sender and the request's bytes (with
-    /// an empty request id). protobuf's encoding of these messages (no maps) is deterministic,
-    /// and the content carries its period: the report time, the calendar's dates.
-    /// </summary>
-    public static string RequestId<T>(string method, string identity, T request)
-        where T : IMessage<T>
-    {
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
-        hash.AppendData(System.Text.Encoding.UTF8.GetBytes($"{method}\n{identity}\n"));
-        hash.AppendData(request.ToByteArray());
-        return "his-" + Convert.ToHexStringLower(hash.GetHashAndReset().AsSpan(0, 16));
-    }
+    /// <summary>"his-" and 128 random bits: unique without a clock or a counter that a restart could repeat.</summary>
+    private static string NewPushId() => "his-" + Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
 }

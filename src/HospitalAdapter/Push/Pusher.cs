@@ -24,6 +24,8 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
     /// <param name="maxAttempts">Per call; null retries until cancelled.</param>
     public async Task<PushOutcome> PushAsync(PushPlan plan, int? maxAttempts, CancellationToken cancellationToken)
     {
+        // The readers reject an export with nothing in it; sending nothing must never read as "sent".
+        ArgumentOutOfRangeException.ThrowIfZero(plan.CallCount, nameof(plan));
         ReportBedsResponse? beds = null;
         var calendars = new List<(string, SetAdmissionCapacityResponse)>();
         try
