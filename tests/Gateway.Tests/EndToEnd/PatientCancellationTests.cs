@@ -187,7 +187,7 @@ public sealed class PatientCancellationTests(GatewayFixture gateway)
 
         Assert.Collection(trail,
             r => Assert.Equal(("PATIENT", "NOT_FOUND", "REFERRAL_NOT_FOUND", guess.RequestId), (r.ActorOrganizationId, r.Outcome, r.Reason, r.RequestId)),
-            r => Assert.Equal(("PATIENT", "OK", "", cancel.RequestId), (r.ActorOrganizationId, r.Outcome, r.Reason, r.RequestId)));
+            r => Assert.Equal(("PATIENT", "OK", "my IIN is ############", cancel.RequestId), (r.ActorOrganizationId, r.Outcome, r.Reason, r.RequestId)));
         Assert.All(trail, r => Assert.DoesNotContain(iin, r.ToString(), StringComparison.Ordinal));
     }
 }
