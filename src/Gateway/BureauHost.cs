@@ -72,20 +72,26 @@ public sealed partial class BureauHost(
         };
         var durable = PatientRuleIsDurable(configuration, _storage.Dialect);
         var started = time.GetTimestamp();
-        var adopted = durable ? await _storage.Patients.AdoptActiveReferralsAsync(cancellationToken).ConfigureAwait(false) : 0;
+
+        // Adopted before any registration, alongside the recovery (the database does the one,
+        // this process the other).
+        var adopting = durable ? _storage.Patients.AdoptActiveReferralsAsync(cancellationToken) : Task.FromResult(0);
         _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, observer: new BedGrainObservers(events, cache),
             patientStorage: durable ? _storage.Patients : null);
 
         if (sample is not null)
         {
+            await adopting.ConfigureAwait(false);
             await SeedAsync(sample, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            var grains = await _bureau.RecoverAsync(cancellationToken).ConfigureAwait(false);
+            var recovering = _bureau.RecoverAsync(cancellationToken);
+            await Task.WhenAll(adopting, recovering).ConfigureAwait(false);
+            var grains = await recovering.ConfigureAwait(false);
             if (durable)
             {
-                LogRecoveredDurable(logger, grains, adopted, time.GetElapsedTime(started).TotalSeconds);
+                LogRecoveredDurable(logger, grains, await adopting.ConfigureAwait(false), time.GetElapsedTime(started).TotalSeconds);
             }
             else
             {

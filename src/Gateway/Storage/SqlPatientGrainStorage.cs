@@ -21,11 +21,16 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
     private readonly Batcher<PatientWrite, bool> _committer;
     private readonly Batcher<PatientGrainKey, PatientGrainSnapshot?> _loader;
 
+    // Loads and commits alike, like the bed grains' writers: a registration's three round trips
+    // to this table then land on a few warm backends, not on whichever the pool hands out.
+    private readonly WarmConnections _connections;
+
     public SqlPatientGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time)
     {
         _open = open;
         _dialect = dialect;
         _time = time;
+        _connections = new WarmConnections(open, time);
         _committer = new Batcher<PatientWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, "The database did not commit the patient's hold.");
         _loader = new Batcher<PatientGrainKey, PatientGrainSnapshot?>(LoadBatchAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the patient's hold.");
     }
@@ -59,8 +64,34 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
         var order = Enumerable.Range(0, writes.Count)
             .OrderBy(i => writes[i].Key.PatientKey, StringComparer.Ordinal).ThenBy(i => writes[i].Key.ProfileCode, StringComparer.Ordinal).ToArray();
         var committed = new bool[writes.Count];
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await WithConnectionAsync(async connection =>
+        {
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await CommitBatchAsync(connection, transaction, writes, order, committed, cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        return committed;
+    }
+
+    /// <summary>Runs <paramref name="work"/> on a warm connection; after a failure none is kept (see <see cref="WarmConnections.DiscardAsync"/>).</summary>
+    private async Task WithConnectionAsync(Func<DbConnection, Task> work, CancellationToken cancellationToken)
+    {
+        var connection = await _connections.TakeAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await work(connection).ConfigureAwait(false);
+        }
+        catch
+        {
+            await _connections.DiscardAsync(connection).ConfigureAwait(false);
+            throw;
+        }
+
+        await _connections.ReturnAsync(connection).ConfigureAwait(false);
+    }
+
+    private async Task CommitBatchAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<PatientWrite> writes, int[] order, bool[] committed, CancellationToken cancellationToken)
+    {
         if (connection is NpgsqlConnection npgsql && writes.Select(w => w.Key).Distinct().Count() == writes.Count)
         {
             var passed = await CommitSetAsync(npgsql, (NpgsqlTransaction)transaction, order.Select(i => writes[i]).ToArray(), cancellationToken).ConfigureAwait(false);
@@ -73,9 +104,6 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
         {
             await CommitRowsAsync(connection, transaction, writes, order, committed, cancellationToken).ConfigureAwait(false);
         }
-
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return committed;
     }
 
     /// <summary>PostgreSQL: the batch's inserts and updates as two statements over arrays, whose RETURNING says which passed.</summary>
@@ -181,8 +209,12 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
     private async Task<PatientGrainSnapshot?[]> LoadBatchAsync(IReadOnlyList<PatientGrainKey> keys, CancellationToken cancellationToken)
     {
         var rows = new Dictionary<PatientGrainKey, PatientGrainSnapshot>();
-        var distinct = keys.Distinct().ToArray();
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await WithConnectionAsync(connection => ReadRowsAsync(connection, keys.Distinct().ToArray(), rows, cancellationToken), cancellationToken).ConfigureAwait(false);
+        return keys.Select(k => rows.GetValueOrDefault(k)).ToArray();
+    }
+
+    private async Task ReadRowsAsync(DbConnection connection, PatientGrainKey[] distinct, Dictionary<PatientGrainKey, PatientGrainSnapshot> rows, CancellationToken cancellationToken)
+    {
         await using var query = _dialect == SqlDialect.Postgres
             ? SqlCommands.Create(connection, null, """
                 SELECT g.patient_key, g.profile_code, g.version, g.hospital_id, g.actor_organization_id, g.request_id, g.code, g.held_at
@@ -203,8 +235,6 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
                 reader.IsDBNull(6) ? null : reader.GetString(6), _dialect.ReadInstant(reader, 7));
             rows[key] = new PatientGrainSnapshot(reader.GetInt64(2), hold);
         }
-
-        return keys.Select(k => rows.GetValueOrDefault(k)).ToArray();
     }
 
     /// <summary>
@@ -221,7 +251,9 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
         // The registration's request id, when its idempotency record is still there: a retry of
         // that request then gets its first result instead of a refusal.
         // A patient with two active referrals for a profile (possible only where the in-process
-        // rule ran on several nodes) is held by one of them; either refuses a third.
+        // rule ran on several nodes) is held by one of them; either refuses a third. Referrals
+        // already named are left out before anything is sorted: on every later start the query
+        // is one anti-join of the active referrals with patient_grains, and writes nothing.
         var sql = $"""
             INSERT INTO patient_grains (patient_key, profile_code, version, hospital_id, actor_organization_id, request_id, code, held_at)
             SELECT r.patient_key, r.profile_code, 1, r.hospital_id, r.referring_organization_id,
@@ -229,11 +261,12 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
                     WHERE i.hospital_id = r.hospital_id AND i.profile_code = r.profile_code AND i.code = r.code
                       AND i.operation = '{IdempotencyRecord.Registration}' AND substr(i.key, 1, length(r.referring_organization_id) + 1) = r.referring_organization_id || '/'), ''),
                 r.code, @now
-            FROM (SELECT code, hospital_id, profile_code, patient_key, referring_organization_id,
-                    row_number() OVER (PARTITION BY patient_key, profile_code ORDER BY code) AS n
-                  FROM referrals WHERE status IN (1, 2)) AS r
+            FROM (SELECT a.code, a.hospital_id, a.profile_code, a.patient_key, a.referring_organization_id,
+                    row_number() OVER (PARTITION BY a.patient_key, a.profile_code ORDER BY a.code) AS n
+                  FROM referrals a
+                  WHERE a.status IN (1, 2)
+                    AND NOT EXISTS (SELECT 1 FROM patient_grains g WHERE g.patient_key = a.patient_key AND g.profile_code = a.profile_code AND g.code = a.code)) AS r
             WHERE r.n = 1
-              AND NOT EXISTS (SELECT 1 FROM patient_grains g WHERE g.patient_key = r.patient_key AND g.profile_code = r.profile_code AND g.code = r.code)
             ON CONFLICT (patient_key, profile_code) DO UPDATE SET version = patient_grains.version + 1, hospital_id = excluded.hospital_id,
                 actor_organization_id = excluded.actor_organization_id, request_id = excluded.request_id, code = excluded.code, held_at = excluded.held_at
             WHERE patient_grains.code IS NULL
@@ -256,5 +289,6 @@ public sealed class SqlPatientGrainStorage : IPatientGrainStorage, IAsyncDisposa
     {
         await _committer.DisposeAsync().ConfigureAwait(false);
         await _loader.DisposeAsync().ConfigureAwait(false);
+        await _connections.DisposeAsync().ConfigureAwait(false);
     }
 }
