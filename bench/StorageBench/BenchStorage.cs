@@ -2,6 +2,7 @@ using System.Diagnostics.Metrics;
 using BedBureau.BedGrain;
 using BedBureau.BedGrain.Domain;
 using BedBureau.BedGrain.Storage;
+using BedBureau.Gateway;
 using BedBureau.Gateway.ReferenceData;
 using BedBureau.Gateway.Sample;
 using BedBureau.Gateway.Security;
@@ -83,8 +84,17 @@ internal sealed class BenchStorage : IAsyncDisposable
         sample.Hospitals.Select(h => new Hospital(h.Id, h.Name, h.RegionCode, h.Profiles.Select(p => p.ProfileCode).ToHashSet())),
         ReferenceCatalog.BedProfiles.Select(p => new BedProfile(p.Code, p.IsChild, p.NameEn)));
 
-    public static Bureau Bureau(ReferenceDirectory directory, IBedGrainStorage storage) =>
-        new(directory, storage, new PersonalDataProtector("storage-bench-personal-data-secret"), Time, runtimeOptions: new BedGrain.Runtime.GrainRuntimeOptions { MailboxBound = 100_000 });
+    /// <param name="patients">The patient grains' storage when the patient rule is durable; null: the in-process rule.</param>
+    public static Bureau Bureau(ReferenceDirectory directory, IBedGrainStorage storage, IPatientGrainStorage? patients = null) =>
+        new(directory, storage, new PersonalDataProtector("storage-bench-personal-data-secret"), Time, runtimeOptions: new BedGrain.Runtime.GrainRuntimeOptions { MailboxBound = 100_000 },
+            patientStorage: patients);
+
+    /// <summary>The patient rule the gateway would use with these settings (<c>--set Bureau:PatientRule=Durable|Process</c>), and its storage when durable.</summary>
+    public static (string Name, IPatientGrainStorage? Storage) PatientRule(IDictionary<string, string?> settings, GatewayStorage storage)
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(settings).Build();
+        return BureauHost.PatientRuleIsDurable(configuration, storage.Dialect) ? ("durable patient grains", storage.Patients) : ("in-process patient holds", null);
+    }
 
     /// <summary>Calendars (30 days of <paramref name="slots"/>, or the sample's) and censuses of every grain, through the grains.</summary>
     public static async Task SeedCalendarsAsync(Bureau bureau, NationalDataset sample, int? slots = null)

@@ -1,7 +1,7 @@
 using BedBureau.StorageBench;
 
 // Storage and cache figures (see bench/README.md, "Storage and cache"):
-//   register --storage postgres|sqlite [--naive] [--seconds 10] [--clients 256]
+//   register --storage postgres|sqlite [--naive] [--seconds 10] [--clients 256] [--set Bureau:PatientRule=Durable|Process]
 //   report --storage postgres|sqlite [--seconds 10] [--clients 256]
 //   recovery --storage postgres|sqlite [--referrals 300000] [--database NAME]
 //   lookup [--redis host:port] [--seconds 5] [--clients 16]

@@ -52,13 +52,24 @@ internal static class RecoveryBench
         await using (var storage = await database.OpenAsync(options.Settings))
         {
             var opened = started.Elapsed;
-            await using var bureau = BenchStorage.Bureau(directory, storage.Grains);
+
+            // A durable start first adopts the active referrals no patient row names: all of them
+            // on the first durable start after seeding (as on the upgrade), none afterwards.
+            var rule = BenchStorage.PatientRule(options.Settings, storage);
+            if (rule.Storage is not null)
+            {
+                var adopting = Stopwatch.StartNew();
+                var adopted = await storage.Patients.AdoptActiveReferralsAsync(CancellationToken.None);
+                Console.WriteLine($"{rule.Name}: {adopted:N0} active referrals adopted in {adopting.Elapsed.TotalSeconds:F2} s");
+            }
+
+            await using var bureau = BenchStorage.Bureau(directory, storage.Grains, rule.Storage);
             var recovering = Stopwatch.StartNew();
             var grains = await bureau.RecoverAsync(CancellationToken.None);
             var recovered = recovering.Elapsed;
             var searching = Stopwatch.StartNew();
             var offers = bureau.FreeBeds.Search(new FreeBedQuery("101", null, today, today.AddDays(30), null, 50));
-            Console.WriteLine($"recovery ({options.Storage}): {grains:N0} grains, {bureau.PatientHolds.Count:N0} active referrals; free-bed index and patient rule rebuilt in {recovered.TotalSeconds:F2} s " +
+            Console.WriteLine($"recovery ({options.Storage}): {grains:N0} grains, {bureau.PatientHolds.Count:N0} in-process holds; free-bed index and patient rule rebuilt in {recovered.TotalSeconds:F2} s " +
                 $"(+ {opened.TotalSeconds:F2} s opening and migration check); first national search {searching.Elapsed.TotalMilliseconds:F1} ms, {offers.Count} offers");
         }
     }

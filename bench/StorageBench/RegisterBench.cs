@@ -31,7 +31,9 @@ internal static class RegisterBench
 
         await using (var storage = await database.OpenAsync(options.Settings))
         {
-            await using var bureau = BenchStorage.Bureau(BenchStorage.DirectoryOf(sample), storage.Grains);
+            var rule = BenchStorage.PatientRule(options.Settings, storage);
+            Console.WriteLine($"patient rule: {rule.Name}");
+            await using var bureau = BenchStorage.Bureau(BenchStorage.DirectoryOf(sample), storage.Grains, rule.Storage);
             await BenchStorage.SeedCalendarsAsync(bureau, sample, slots: 10_000);
             var polyclinic = new Actor("PC-75-001", ActorRole.Polyclinic);
             var refusals = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();

@@ -29,7 +29,10 @@ public sealed class Bureau : IAsyncDisposable
         options ??= new BedGrainOptions();
         Directory = directory;
         FreeBeds = new FreeBedIndex(directory, time, options.StaleAfter);
-        _context = new BedGrainContext(directory, storage, protector, PatientHolds, FreeBeds, observer, calendar ?? WorkingDayCalendar.Default, time, options);
+
+        // Never both: another node's process-wide holds would refuse a patient whose referral
+        // ended there, and nothing would ever tell this node.
+        _context = new BedGrainContext(directory, storage, protector, patientStorage is null ? PatientHolds : null, FreeBeds, observer, calendar ?? WorkingDayCalendar.Default, time, options);
         _grains = new GrainRuntime<BedGrainKey, BedProfileGrain>(
             (key, cancellationToken) => BedProfileGrain.ActivateAsync(key, _context, cancellationToken),
             runtimeOptions ?? new GrainRuntimeOptions(),
@@ -53,7 +56,11 @@ public sealed class Bureau : IAsyncDisposable
 
     public FreeBedIndex FreeBeds { get; }
 
+    /// <summary>The process-wide patient rule; empty when the rule is the patient grains' (<see cref="IsPatientRuleDurable"/>).</summary>
     public PatientHolds PatientHolds { get; } = new();
+
+    /// <summary>True when registrations go through patient grains on a patient storage.</summary>
+    public bool IsPatientRuleDurable => _patients is not null;
 
     public BedGrainOptions Options => _context.Options;
 
@@ -62,7 +69,11 @@ public sealed class Bureau : IAsyncDisposable
     /// <summary>The patients' grains, when registrations go through a patient storage.</summary>
     public IGrainRuntimeStatistics? Patients => _patients;
 
-    /// <summary>Rebuilds the free-bed index and the patients' active holds from storage; grains stay inactive.</summary>
+    /// <summary>
+    /// Rebuilds the free-bed index and, when the patient rule is in-process, the patients'
+    /// active holds from storage; grains stay inactive. Durable patient grains need nothing
+    /// rebuilt: each checks its stored hold with its bed grain when next called.
+    /// </summary>
     public async Task<int> RecoverAsync(CancellationToken cancellationToken)
     {
         var today = WorkingDayCalendar.LocalDate(_context.Time.GetUtcNow());
@@ -70,7 +81,7 @@ public sealed class Bureau : IAsyncDisposable
         await foreach (var summary in _context.Storage.ReadSummariesAsync(today, cancellationToken).ConfigureAwait(false))
         {
             FreeBeds.Update(summary);
-            foreach (var hold in summary.ActiveHolds)
+            foreach (var hold in _context.PatientHolds is null ? [] : summary.ActiveHolds)
             {
                 PatientHolds.Restore(hold);
             }
@@ -177,14 +188,26 @@ public sealed class Bureau : IAsyncDisposable
 
         public async Task<string?> ActiveCodeAsync(PatientHoldState hold, CancellationToken cancellationToken)
         {
-            var code = hold.HospitalizationCode ?? await bureau.CallAsync(hold.Grain, (hold, cancellationToken),
-                static (grain, a) => grain.ResolveRegistrationAsync(a.hold.ActorOrganizationId, a.hold.RequestId, a.cancellationToken), cancellationToken).ConfigureAwait(false);
-            if (code is null)
+            var code = hold.HospitalizationCode;
+            for (var attempt = 1; code is null; attempt++)
             {
-                return null;
+                try
+                {
+                    code = await bureau.CallAsync(hold.Grain, (hold, cancellationToken),
+                        static (grain, a) => grain.ResolveRegistrationAsync(a.hold.ActorOrganizationId, a.hold.RequestId, a.cancellationToken), cancellationToken).ConfigureAwait(false);
+                    if (code is null)
+                    {
+                        return null;
+                    }
+                }
+                catch (StorageConflictException) when (attempt < 2)
+                {
+                    // Once more on fresh state: a stale activation cannot fence the request.
+                }
             }
 
-            // Once more on fresh state when the first activation asked was stale.
+            // Once more on fresh state when the first activation asked was stale. A second conflict
+            // goes to the caller (ABORTED: retry) rather than let the patient through on a guess.
             for (var attempt = 1; ; attempt++)
             {
                 try
@@ -194,10 +217,6 @@ public sealed class Bureau : IAsyncDisposable
                 }
                 catch (StorageConflictException) when (attempt < 2)
                 {
-                }
-                catch (StorageConflictException)
-                {
-                    return null;
                 }
             }
         }

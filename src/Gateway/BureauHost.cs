@@ -72,17 +72,33 @@ public sealed partial class BureauHost(
             MailboxBound = configuration.GetValue("Bureau:MailboxBound", 1000),
             IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 15.0)),
         };
-        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, calendar, new BedGrainObservers(events, cache));
+        var durable = PatientRuleIsDurable(configuration, _storage.Dialect);
+        var started = time.GetTimestamp();
+
+        // Adopted before any registration, alongside the recovery (the database does the one,
+        // this process the other).
+        var adopting = durable ? _storage.Patients.AdoptActiveReferralsAsync(cancellationToken) : Task.FromResult(0);
+        _bureau = new Bureau(directory, _storage.Grains, _protector, time, options, runtime, calendar, new BedGrainObservers(events, cache),
+            patientStorage: durable ? _storage.Patients : null);
 
         if (sample is not null)
         {
+            await adopting.ConfigureAwait(false);
             await SeedAsync(sample, cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            var started = time.GetTimestamp();
-            var grains = await _bureau.RecoverAsync(cancellationToken).ConfigureAwait(false);
-            LogRecovered(logger, grains, _bureau.PatientHolds.Count, time.GetElapsedTime(started).TotalSeconds);
+            var recovering = _bureau.RecoverAsync(cancellationToken);
+            await Task.WhenAll(adopting, recovering).ConfigureAwait(false);
+            var grains = await recovering.ConfigureAwait(false);
+            if (durable)
+            {
+                LogRecoveredDurable(logger, grains, await adopting.ConfigureAwait(false), time.GetElapsedTime(started).TotalSeconds);
+            }
+            else
+            {
+                LogRecovered(logger, grains, _bureau.PatientHolds.Count, time.GetElapsedTime(started).TotalSeconds);
+            }
         }
     }
 
@@ -127,6 +143,20 @@ public sealed partial class BureauHost(
 
         return dates;
     }
+
+    /// <summary>
+    /// <c>Bureau:PatientRule</c>: <c>Durable</c> (patient grains on the database, exact across
+    /// nodes) or <c>Process</c> (holds in this process, rebuilt at start-up: one node only). By
+    /// default durable on PostgreSQL, which several nodes may share, and in-process on the
+    /// embedded SQLite, which one process owns.
+    /// </summary>
+    internal static bool PatientRuleIsDurable(IConfiguration configuration, SqlDialect dialect) => configuration["Bureau:PatientRule"] switch
+    {
+        null or "" => dialect == SqlDialect.Postgres,
+        var rule when rule.Equals("Durable", StringComparison.OrdinalIgnoreCase) => true,
+        var rule when rule.Equals("Process", StringComparison.OrdinalIgnoreCase) => false,
+        var rule => throw new InvalidOperationException($"Bureau:PatientRule must be Durable or Process, not '{rule}'."),
+    };
 
     /// <summary>The embedded default keeps a generated secret in the data directory; production configures one.</summary>
     private string PersonalDataSecret()
@@ -274,6 +304,9 @@ public sealed partial class BureauHost(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains and {Holds} active referrals from storage in {Seconds:F2} s")]
     private static partial void LogRecovered(ILogger logger, int grains, int holds, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains from storage in {Seconds:F2} s; the patient rule is durable (patient grains), {Adopted} active referrals adopted into them")]
+    private static partial void LogRecoveredDurable(ILogger logger, int grains, int adopted, double seconds);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Referrals} referrals; demo API keys in {KeysFile}")]
     private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int referrals, string keysFile);

@@ -67,6 +67,57 @@ public sealed class PatientGrainTests
         Assert.Equal(ReferralStatus.Registered, second.View.Referral.Status);
     }
 
+    [Fact]
+    public async Task A_node_that_saw_the_referral_active_accepts_the_patient_once_another_node_ended_it()
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        await Assert.ThrowsAsync<DomainException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1)));
+
+        // Node B's activation of the city grain still has the referral active in memory.
+        await a.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c1", CancellationReason.PatientRequest, "");
+        var second = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
+
+        Assert.Equal(ReferralStatus.Registered, second.View.Referral.Status);
+        Assert.Equal(0, b.Bureau.PatientHolds.Count);
+    }
+
+    [Fact]
+    public async Task A_node_restarted_while_the_patient_held_a_referral_accepts_them_once_it_ended_elsewhere()
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        await b.Bureau.RecoverAsync(default);
+
+        await a.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c1", CancellationReason.PatientRequest, "");
+        var second = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
+
+        Assert.Equal(ReferralStatus.Registered, second.View.Referral.Status);
+    }
+
+    [Fact]
+    public async Task A_restarted_node_refuses_a_patient_whose_referral_is_still_active()
+    {
+        var (a, b) = await TwoNodes();
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        await using var restarted = new TestWorld(a.Storage, a.Time, patients: a.Patients);
+        await restarted.Bureau.RecoverAsync(default);
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => restarted.RegisterAsync(DistrictCardiology, iin, restarted.Today.AddDays(1)));
+
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", error.Reason);
+        Assert.Equal(0, restarted.Bureau.PatientHolds.Count);
+    }
+
     [Theory]
     [InlineData(1)]
     [InlineData(2)]

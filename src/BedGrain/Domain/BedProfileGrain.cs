@@ -4,11 +4,12 @@ using BedBureau.BedGrain.Storage;
 namespace BedBureau.BedGrain.Domain;
 
 /// <summary>What every bed grain shares: reference data, ports, time and rules.</summary>
+/// <param name="PatientHolds">The process-wide patient rule, or null when patient grains keep it (durable, across nodes).</param>
 public sealed record BedGrainContext(
     ReferenceDirectory Directory,
     IBedGrainStorage Storage,
     IPersonalDataProtector Protector,
-    PatientHolds PatientHolds,
+    PatientHolds? PatientHolds,
     FreeBedIndex FreeBeds,
     IBedGrainObserver? Observer,
     WorkingDayCalendar Calendar,
@@ -119,7 +120,7 @@ public sealed class BedProfileGrain : IGrain
             ApplyReferral(referral, releaseHold: false);
             if (referral.Status.IsActive())
             {
-                _context.PatientHolds.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
+                _context.PatientHolds?.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
             }
         }
 
@@ -313,7 +314,7 @@ public sealed class BedProfileGrain : IGrain
         var code = HospitalizationCodes.Format(command.PatientRegionCode, _key, sequence);
         var patientKey = _context.Protector.Hash(command.PatientIin);
         var hold = new PatientHold(patientKey, _key.ProfileCode, code, command.Actor.OrganizationId);
-        if (_context.PatientHolds.TryClaim(hold) is { } existing)
+        if (_context.PatientHolds?.TryClaim(hold) is { } existing)
         {
             // The existing code is told only to the polyclinic that holds it.
             var message = existing.ReferringOrganizationId == command.Actor.OrganizationId
@@ -362,7 +363,7 @@ public sealed class BedProfileGrain : IGrain
             // in this activation's memory: should it have committed, the grain's next commit
             // conflicts, the grain is reloaded and loading its referrals restores the hold,
             // whereas a hold kept for a referral never committed is undone by nothing.
-            _context.PatientHolds.Release(patientKey, _key.ProfileCode, code);
+            _context.PatientHolds?.Release(patientKey, _key.ProfileCode, code);
             throw;
         }
     }
@@ -597,10 +598,13 @@ public sealed class BedProfileGrain : IGrain
     /// For a patient grain: whether the referral its hold names is still active. The patient
     /// grain only records codes a bed grain committed, so a code this activation does not know
     /// means it is stale (another activation committed since it loaded): it is dropped like any
-    /// stale activation and the caller retries on fresh state.
+    /// stale activation and the caller retries on fresh state. So is an activation that calls
+    /// the referral active but is no longer the stored version: another node may have ended the
+    /// referral since, and a refusal must not rest on an old answer.
     /// </summary>
     public async Task<bool> IsActiveAsync(string code, CancellationToken cancellationToken)
     {
+        var loadedNow = !_referralsLoaded;
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (!_referrals.ContainsKey(code))
         {
@@ -612,7 +616,19 @@ public sealed class BedProfileGrain : IGrain
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        return _referrals[code].Status.IsActive();
+        if (!_referrals[code].Status.IsActive())
+        {
+            return false;
+        }
+
+        // An ended referral never becomes active again: only "active" needs the stored version
+        // (read without the remembered requests), and only from an activation loaded earlier.
+        if (!loadedNow && (await _context.Storage.LoadAsync(_key, DateTimeOffset.MaxValue, cancellationToken).ConfigureAwait(false))?.Version != _version)
+        {
+            throw new StorageConflictException($"{_key}: stored version is no longer {_version}");
+        }
+
+        return true;
     }
 
     // ---- Invariant checks (tests and the load tool's end-of-day audit) ------------------------
@@ -800,7 +816,7 @@ public sealed class BedProfileGrain : IGrain
         }
         else if (releaseHold)
         {
-            _context.PatientHolds.Release(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
+            _context.PatientHolds?.Release(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
         }
 
         var compact = CompactReferral.From(_key, referral);

@@ -24,7 +24,7 @@ internal static class ErrorMapping
         }, $"[{e.Reason}] {e.Message}"),
         GrainOverloadedException => new Status(StatusCode.ResourceExhausted, "[OVERLOADED] Too many requests for this hospital and profile; retry with backoff."),
         StorageUnavailableException => new Status(StatusCode.Unavailable, "[STORAGE_UNAVAILABLE] The database is unreachable; nothing was changed. Retry with the same request_id."),
-        StorageConflictException => new Status(StatusCode.Aborted, "[CONCURRENT_CHANGE] Another node changed this hospital's profile; retry with the same request_id."),
+        StorageConflictException => new Status(StatusCode.Aborted, "[CONCURRENT_CHANGE] Another node changed this hospital's profile, or this patient's referral for the profile, at the same time; retry with the same request_id."),
         _ => null,
     };
 }

@@ -23,6 +23,7 @@ public sealed class GatewayStorage : IAsyncDisposable
         Organizations = new SqlOrganizationStore(Open, Dialect);
         Directory = new DirectoryStore(Open);
         Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics);
+        Patients = new SqlPatientGrainStorage(Open, Dialect, options, time);
         Audit = new AuditLog(Open, Dialect, options.Writers);
     }
 
@@ -35,6 +36,9 @@ public sealed class GatewayStorage : IAsyncDisposable
     public DirectoryStore Directory { get; }
 
     public SqlBedGrainStorage Grains { get; }
+
+    /// <summary>The patient grains' rows: used when the patient rule is durable (<c>Bureau:PatientRule</c>).</summary>
+    public SqlPatientGrainStorage Patients { get; }
 
     public AuditLog Audit { get; }
 
@@ -108,6 +112,7 @@ public sealed class GatewayStorage : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await Grains.DisposeAsync().ConfigureAwait(false);
+        await Patients.DisposeAsync().ConfigureAwait(false);
         await Audit.DisposeAsync().ConfigureAwait(false);
         if (_postgres is not null)
         {

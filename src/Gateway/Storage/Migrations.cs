@@ -251,5 +251,31 @@ public static class Migrations
             Sqlite: """
                 ALTER TABLE idempotency_records ADD COLUMN result TEXT;
                 """),
+        new(10, "patient grains: one patient's hold per bed profile, across nodes",
+            Postgres: """
+                -- patient_key is the keyed hash of the IIN. No hold: hospital_id and the rest NULL.
+                CREATE TABLE patient_grains (
+                    patient_key text NOT NULL,
+                    profile_code text NOT NULL,
+                    version bigint NOT NULL,
+                    hospital_id text,
+                    actor_organization_id text,
+                    request_id text,
+                    code text,
+                    held_at timestamptz,
+                    PRIMARY KEY (patient_key, profile_code));
+                """,
+            Sqlite: """
+                CREATE TABLE patient_grains (
+                    patient_key TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    version INTEGER NOT NULL,
+                    hospital_id TEXT,
+                    actor_organization_id TEXT,
+                    request_id TEXT,
+                    code TEXT,
+                    held_at INTEGER,
+                    PRIMARY KEY (patient_key, profile_code)) WITHOUT ROWID;
+                """),
     ];
 }

@@ -70,11 +70,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly string _snapshotsQuery;
     private readonly string _referralsQuery;
 
-    /// <summary>A writer's connection idle this long goes back to the pool rather than serve the next batch.</summary>
-    private static readonly TimeSpan WriterConnectionIdle = TimeSpan.FromSeconds(30);
-
-    private readonly System.Collections.Concurrent.ConcurrentStack<(DbConnection Connection, DateTimeOffset LastUsed)> _writerConnections = new();
-    private volatile bool _disposed;
+    private readonly WarmConnections _writerConnections;
 
     public SqlBedGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics = null)
     {
@@ -82,6 +78,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _dialect = dialect;
         _options = options;
         _time = time;
+        _writerConnections = new WarmConnections(open, time);
         _committer = new Batcher<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, "The database did not commit the write.", metrics is null ? null : metrics.BatchCommitted);
         _snapshotsQuery = SnapshotsQuery(dialect);
         _referralsQuery = ReferralsQuery(dialect);
@@ -106,53 +103,20 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// </summary>
     private async Task<bool[]> CommitBatchAsync(IReadOnlyList<GrainWrite> writes, CancellationToken cancellationToken)
     {
-        var connection = await TakeWriterConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // On PostgreSQL the connection the last batch used: a warm backend (see WarmConnections).
+        var connection = await _writerConnections.TakeAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             var committed = await CommitBatchAsync(connection, writes, cancellationToken).ConfigureAwait(false);
-            await ReturnWriterConnectionAsync(connection).ConfigureAwait(false);
+            await _writerConnections.ReturnAsync(connection).ConfigureAwait(false);
             return committed;
         }
         catch
         {
             // A connection that failed a batch goes back to the pool (which drops it when broken), never to a writer.
-            await connection.DisposeAsync().ConfigureAwait(false);
+            await _writerConnections.DiscardAsync(connection).ConfigureAwait(false);
             throw;
         }
-    }
-
-    /// <summary>
-    /// The connection for a batch: on PostgreSQL the one the last batch used. The pool hands out
-    /// its idle connections in turn, and a backend that has not served a batch for a while pays
-    /// again for its catalog caches, its plans and its first touch of shared buffers (measured:
-    /// more server CPU per registration than the statements themselves); writers reusing their
-    /// connections keep a few warm backends.
-    /// </summary>
-    private async ValueTask<DbConnection> TakeWriterConnectionAsync(CancellationToken cancellationToken)
-    {
-        while (_writerConnections.TryPop(out var held))
-        {
-            if (_time.GetUtcNow() - held.LastUsed < WriterConnectionIdle && held.Connection.State == System.Data.ConnectionState.Open)
-            {
-                return held.Connection;
-            }
-
-            await held.Connection.DisposeAsync().ConfigureAwait(false);
-        }
-
-        return await _open(cancellationToken).ConfigureAwait(false);
-    }
-
-    private ValueTask ReturnWriterConnectionAsync(DbConnection connection)
-    {
-        // SQLite's connections are in-process and cheap to open; its single writer needs no warm backend.
-        if (connection is not Npgsql.NpgsqlConnection || _disposed)
-        {
-            return connection.DisposeAsync();
-        }
-
-        _writerConnections.Push((connection, _time.GetUtcNow()));
-        return ValueTask.CompletedTask;
     }
 
     private async Task<bool[]> CommitBatchAsync(DbConnection connection, IReadOnlyList<GrainWrite> writes, CancellationToken cancellationToken)
@@ -536,10 +500,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _committer.DisposeAsync().ConfigureAwait(false);
         await _snapshotLoader.DisposeAsync().ConfigureAwait(false);
         await _referralsLoader.DisposeAsync().ConfigureAwait(false);
-        _disposed = true;
-        while (_writerConnections.TryPop(out var held))
-        {
-            await held.Connection.DisposeAsync().ConfigureAwait(false);
-        }
+        await _writerConnections.DisposeAsync().ConfigureAwait(false);
     }
 }

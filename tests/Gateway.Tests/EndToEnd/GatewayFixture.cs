@@ -24,7 +24,8 @@ public class GatewayFixture : IAsyncLifetime
 
     public FakeTimeProvider Time { get; } = new(Start);
 
-    public string DataDirectory { get; } = Path.Combine(Path.GetTempPath(), "bedbureau-e2e", Guid.NewGuid().ToString("N"));
+    /// <summary>Where the gateway keeps its files; a second node on the same PostgreSQL reads the first one's demo keys from it.</summary>
+    public string DataDirectory { get; init; } = Path.Combine(Path.GetTempPath(), "bedbureau-e2e", Guid.NewGuid().ToString("N"));
 
     public string GrpcAddress { get; private set; } = "";
 
