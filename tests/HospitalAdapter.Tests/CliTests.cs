@@ -181,15 +181,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
 
     private Task<int> Run(Dictionary<string, string> environment, params string[] args)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(_output),
-        });
-        console.Profile.Width = 400;
-        return AdapterCli.RunAsync(args, console, _output, environment.GetValueOrDefault, TimeProvider.System, CancellationToken.None);
+        return AdapterCli.RunAsync(args, PlainConsole.Writing(_output), _output, environment.GetValueOrDefault, TimeProvider.System, CancellationToken.None);
     }
 
     private string Flat() => string.Join(' ', _output.ToString().Split('\n', StringSplitOptions.TrimEntries));

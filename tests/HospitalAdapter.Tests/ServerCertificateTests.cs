@@ -137,15 +137,7 @@ public sealed class ServerCertificateTests : IAsyncLifetime
 
     private Task<int> Run(CancellationToken cancellationToken, params string[] args)
     {
-        var console = AnsiConsole.Create(new AnsiConsoleSettings
-        {
-            Ansi = AnsiSupport.No,
-            ColorSystem = ColorSystemSupport.NoColors,
-            Interactive = InteractionSupport.No,
-            Out = new AnsiConsoleOutput(_output),
-        });
-        console.Profile.Width = 400;
-        return AdapterCli.RunAsync(args, console, _output, _ => null, TimeProvider.System, cancellationToken);
+        return AdapterCli.RunAsync(args, PlainConsole.Writing(_output), _output, _ => null, TimeProvider.System, cancellationToken);
     }
 
     private string Flat() => string.Join(' ', _output.ToString().Split('\n', StringSplitOptions.TrimEntries));
