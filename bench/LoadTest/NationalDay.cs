@@ -52,7 +52,7 @@ public sealed record NationalDayResult(TimeSpan DayWallTime, int Hospitals, int 
 /// </summary>
 public sealed class NationalDay(NationalDayOptions options, TextWriter log)
 {
-    private static readonly string[] Order = ["GetHospital", "ReportBeds", "SetAdmissionCapacity", "SearchFreeBeds", "RegisterReferral", "GetQueueStatus", "ScheduleReferral", "AdmitPatient", "RefusePatient", "ListQueue"];
+    private static readonly string[] Order = ["GetHospital", "ReportBeds", "SetAdmissionCapacity", "SearchFreeBeds", "RegisterReferral", "GetQueueStatus", "ScheduleReferral", "AdmitPatient", "RefusePatient", "ListQueue", "SetAdmissionCapacity (check)", "GetQueueStatus (check)"];
 
     private readonly RpcStats _stats = new();
     private readonly List<string> _violations = [];
@@ -417,7 +417,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             var (date, slots) = hospital.CalendarProbe.TryGetValue(profile, out var probe) ? probe : (_today.AddDays(30), hospital.Profiles[profile] / 4);
             var request = new SetAdmissionCapacityRequest { RequestId = $"day-{options.Seed}-check-{_today:yyyyMMdd}-{hospital.Id}-{profile}", BedProfileCode = profile };
             request.Days.Add(new AdmissionDay { Date = Date(date.AddDays(0) < _today ? _today.AddDays(30) : date), Slots = slots });
-            var (calendar, _) = await _stats.CallAsync("SetAdmissionCapacity", () => _channel.UnaryAsync(Api.SetAdmissionCapacity, request, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
+            var (calendar, _) = await _stats.CallAsync("SetAdmissionCapacity (check)", () => _channel.UnaryAsync(Api.SetAdmissionCapacity, request, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
             if (calendar is null)
             {
                 Violation($"{hospital.Id}/{profile}: the calendar could not be read");
@@ -444,7 +444,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         await ForEachAsync(acknowledged.Length, options.Concurrency, async i =>
         {
             var referral = acknowledged[i];
-            var (status, _) = await _stats.CallAsync("GetQueueStatus", () => _channel.UnaryAsync(Api.QueueStatus,
+            var (status, _) = await _stats.CallAsync("GetQueueStatus (check)", () => _channel.UnaryAsync(Api.QueueStatus,
                 new GetQueueStatusRequest { HospitalizationCode = referral.Code, AccessKey = referral.AccessKey }, Deadline(cancellationToken))).ConfigureAwait(false);
             if (status is null)
             {
@@ -523,12 +523,12 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         text.AppendLine($"  ReportBeds CPU per profile update: load tool {_reportBedsCpu!.Tool.TotalMicroseconds / Math.Max(1, profiles):0} µs" +
             (_reportBedsCpu.Gateway is { } gateway ? $", gateway {gateway.TotalMicroseconds / Math.Max(1, profiles):0} µs" : ", gateway not measured (--gateway-metrics)"));
         text.AppendLine();
-        text.AppendLine($"  {"rpc",-22} {"calls",9} {"calls/s",9} {"refused",8} {"errors",7} {"p50 ms",8} {"p99 ms",8} {"max ms",8}");
-        var phaseOf = new Dictionary<string, string> { ["GetHospital"] = "directory", ["ReportBeds"] = "reporting hour", ["SetAdmissionCapacity"] = "reporting hour", ["SearchFreeBeds"] = "morning peak", ["RegisterReferral"] = "morning peak", ["GetQueueStatus"] = "patients and hospitals", ["ScheduleReferral"] = "patients and hospitals", ["AdmitPatient"] = "patients and hospitals", ["RefusePatient"] = "patients and hospitals", ["ListQueue"] = "invariants" };
+        text.AppendLine($"  {"rpc",-28} {"calls",9} {"calls/s",9} {"refused",8} {"errors",7} {"p50 ms",8} {"p99 ms",8} {"max ms",8}");
+        var phaseOf = new Dictionary<string, string> { ["GetHospital"] = "directory", ["ReportBeds"] = "reporting hour", ["SetAdmissionCapacity"] = "reporting hour", ["SearchFreeBeds"] = "morning peak", ["RegisterReferral"] = "morning peak", ["GetQueueStatus"] = "patients and hospitals", ["ScheduleReferral"] = "patients and hospitals", ["AdmitPatient"] = "patients and hospitals", ["RefusePatient"] = "patients and hospitals", ["ListQueue"] = "invariants", ["SetAdmissionCapacity (check)"] = "invariants", ["GetQueueStatus (check)"] = "invariants" };
         foreach (var (rpc, calls, refused, errors, p50, p99, max) in _stats.Summary(Order))
         {
             var seconds = _phases.FirstOrDefault(p => p.Phase == phaseOf.GetValueOrDefault(rpc)).Took.TotalSeconds;
-            text.AppendLine($"  {rpc,-22} {calls,9} {(seconds > 0 ? calls / seconds : 0),9:0} {refused,8} {errors,7} {p50,8:0.00} {p99,8:0.00} {max,8:0.0}");
+            text.AppendLine($"  {rpc,-28} {calls,9} {(seconds > 0 ? calls / seconds : 0),9:0} {refused,8} {errors,7} {p50,8:0.00} {p99,8:0.00} {max,8:0.0}");
         }
 
         foreach (var sample in _stats.ErrorSamples)
