@@ -192,10 +192,14 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>The calendar from <paramref name="from"/> on as it is once <paramref name="changes"/> are applied.</summary>
     private AdmissionDay[] CalendarFrom(DateOnly from, IReadOnlyList<CalendarSlots> changes)
     {
-        var slotsOf = new Dictionary<DateOnly, int>(_slots);
-        foreach (var change in changes)
+        var slotsOf = _slots;
+        if (changes.Count > 0)
         {
-            slotsOf[change.Date] = change.Slots;
+            slotsOf = new Dictionary<DateOnly, int>(_slots);
+            foreach (var change in changes)
+            {
+                slotsOf[change.Date] = change.Slots;
+            }
         }
 
         var days = new List<AdmissionDay>(slotsOf.Count);
@@ -844,7 +848,8 @@ public sealed class BedProfileGrain : IGrain
     {
         var asLeft = AsLeftBy(current, sequence);
         var position = current.Status.IsActive() ? _queue.PositionOf(current.PlannedDate, current.RegistrationSequence) : 0;
-        return new ReferralView(asLeft, position, asLeft.IsScheduleOverdue(Now), Now);
+        var now = Now;
+        return new ReferralView(asLeft, position, asLeft.IsScheduleOverdue(now), now);
     }
 
     /// <summary>
