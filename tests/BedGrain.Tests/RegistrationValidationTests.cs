@@ -228,6 +228,19 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_request_id_reused_for_another_referral_is_invalid_and_changes_neither()
+    {
+        var first = (await _world.Bureau.RegisterAsync(CityCardiology, Command())).View.Referral.HospitalizationCode;
+        var second = (await _world.Bureau.RegisterAsync(CityCardiology, Command())).View.Referral.HospitalizationCode;
+        await _world.Bureau.CancelAsync(first, Clinic, "cancel-1", CancellationReason.PatientRequest, "");
+
+        var error = await Assert.ThrowsAsync<DomainException>(() => _world.Bureau.CancelAsync(second, Clinic, "cancel-1", CancellationReason.PatientRequest, ""));
+
+        Assert.Equal(("request_id", "REUSED"), (error.Field, error.Reason));
+        Assert.Equal(ReferralStatus.Registered, (await _world.Bureau.GetAsync(second)).Referral.Status);
+    }
+
+    [Fact]
     public async Task A_request_id_reused_for_another_operation_is_invalid()
     {
         var command = Command();

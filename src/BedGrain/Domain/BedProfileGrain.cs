@@ -495,11 +495,6 @@ public sealed class BedProfileGrain : IGrain
             throw DomainException.NotFound("REFERRAL_NOT_FOUND", "No referral with this code and access key.");
         }
 
-        if (!string.IsNullOrEmpty(requestId) && _idempotency.TryGetValue(IdempotencyKey(Actor.Patient, requestId), out var used) && used.HospitalizationCode != code)
-        {
-            throw DomainException.Invalid("request_id", "REUSED", "was already used for another referral");
-        }
-
         return await ChangeAsync(Actor.Patient, requestId, "CancelReferralByPatient", code, cancellationToken, referral =>
             (referral with { Status = ReferralStatus.Cancelled, CancellationReason = reason }, "CANCELLED", Text(text, $"Cancelled by the patient: {reason}")),
             ReferralStatus.Registered, ReferralStatus.Scheduled).ConfigureAwait(false);
@@ -671,7 +666,7 @@ public sealed class BedProfileGrain : IGrain
             await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        if (FindRetry(actor, requestId, operation) is { } retry)
+        if (FindRetry(actor, requestId, operation, code) is { } retry)
         {
             var current = _referrals[retry.HospitalizationCode].ToReferral(_key);
             return retry.Result?.EventSequence is { } sequence ? RetryView(current, sequence) : View(current);
@@ -908,7 +903,8 @@ public sealed class BedProfileGrain : IGrain
     /// grain knows every request but registrations: only referral operations, which load them
     /// first, can meet one (a hospital never registers).
     /// </summary>
-    private IdempotencyRecord? FindRetry(Actor actor, string requestId, string operation)
+    /// <param name="code">The referral a referral operation names: its request id may not answer for another.</param>
+    private IdempotencyRecord? FindRetry(Actor actor, string requestId, string operation, string? code = null)
     {
         if (string.IsNullOrEmpty(requestId))
         {
@@ -930,9 +926,15 @@ public sealed class BedProfileGrain : IGrain
             throw DomainException.Precondition("REGISTRATION_SUPERSEDED", "Another registration of this patient for this profile was accepted meanwhile; look it up before retrying.");
         }
 
-        return record.Operation == operation
+        if (record.Operation != operation)
+        {
+            throw DomainException.Invalid("request_id", "REUSED", $"was already used for {record.Operation}");
+        }
+
+        // Not named: all patients share one actor, and the other referral may be someone else's.
+        return code is null || record.HospitalizationCode == code
             ? record
-            : throw DomainException.Invalid("request_id", "REUSED", $"was already used for {record.Operation}");
+            : throw DomainException.Invalid("request_id", "REUSED", "was already used for another referral");
     }
 
     private IdempotencyRecord Idempotency(Actor actor, string requestId, string operation, string code, string? protectedAccessKey, IdempotencyResult? result = null) =>
