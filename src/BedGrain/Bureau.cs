@@ -43,7 +43,7 @@ public sealed class Bureau : IAsyncDisposable
         if (patientStorage is not null)
         {
             _patients = new GrainRuntime<PatientGrainKey, PatientGrain>(
-                (key, cancellationToken) => PatientGrain.ActivateAsync(key, patientStorage, time, cancellationToken),
+                (key, cancellationToken) => PatientGrain.ActivateAsync(key, patientStorage, time),
                 runtimeOptions ?? new GrainRuntimeOptions(),
                 time);
             _bedsForPatients = new BedGrainsForPatients(this);

@@ -10,14 +10,21 @@ public sealed class PatientGrainTests
 {
     private static readonly BedGrainKey DistrictCardiology = new(DistrictHospital, Cardiology);
 
-    /// <summary>Patient storage that fails the commits <see cref="FailCommit"/> selects (1-based count).</summary>
+    /// <summary>Patient storage that counts its loads and fails the commits <see cref="FailCommit"/> selects (1-based count).</summary>
     private sealed class FailingPatients(IPatientGrainStorage inner) : IPatientGrainStorage
     {
         private int _commits;
+        private int _loads;
 
         public Func<int, PatientHoldState?, bool> FailCommit { get; set; } = (_, _) => false;
 
-        public Task<PatientGrainSnapshot?> LoadAsync(PatientGrainKey key, CancellationToken cancellationToken) => inner.LoadAsync(key, cancellationToken);
+        public int Loads => _loads;
+
+        public Task<PatientGrainSnapshot?> LoadAsync(PatientGrainKey key, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _loads);
+            return inner.LoadAsync(key, cancellationToken);
+        }
 
         public Task CommitAsync(PatientGrainKey key, long expectedVersion, PatientHoldState? hold, CancellationToken cancellationToken) =>
             FailCommit(Interlocked.Increment(ref _commits), hold)
@@ -208,6 +215,23 @@ public sealed class PatientGrainTests
 
         var stored = await patients.LoadAsync(new PatientGrainKey(new TestProtector().Hash(iin), Cardiology), default);
         Assert.Null(stored!.Hold);
+    }
+
+    [Fact]
+    public async Task A_patient_new_to_the_profile_registers_without_reading_their_row_and_a_known_one_is_read()
+    {
+        var patients = new FailingPatients(new InMemoryPatientGrainStorage());
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+
+        await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
+        Assert.Equal(0, patients.Loads);
+
+        // Node B's first write finds the row, so it reads it and sees the active referral.
+        var error = await Assert.ThrowsAsync<DomainException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1)));
+        Assert.Equal(("ACTIVE_REFERRAL_EXISTS", 1), (error.Reason, patients.Loads));
     }
 
     [Fact]

@@ -40,6 +40,9 @@ internal sealed class PatientGrain : IGrain
     private readonly TimeProvider _time;
     private long _version;
     private PatientHoldState? _hold;
+
+    // This activation's memory is not to be trusted (never read, or a write's outcome unknown):
+    // read the row before relying on it.
     private bool _stale;
 
     private PatientGrain(PatientGrainKey key, IPatientGrainStorage storage, TimeProvider time)
@@ -51,43 +54,21 @@ internal sealed class PatientGrain : IGrain
 
     public DateTimeOffset? NextWakeUp => null;
 
-    public PatientHoldState? Hold => _hold;
-
     public Task WakeUpAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-    public static async Task<PatientGrain> ActivateAsync(PatientGrainKey key, IPatientGrainStorage storage, TimeProvider time, CancellationToken cancellationToken)
-    {
-        var grain = new PatientGrain(key, storage, time);
-        if (await storage.LoadAsync(key, cancellationToken).ConfigureAwait(false) is { } snapshot)
-        {
-            grain._version = snapshot.Version;
-            grain._hold = snapshot.Hold;
-        }
-
-        return grain;
-    }
+    /// <summary>
+    /// Activates without reading: most registrations are a patient's first for the profile, and
+    /// their first write (an insert, which fails if the row exists) tells as much as a read would.
+    /// </summary>
+    public static Task<PatientGrain> ActivateAsync(PatientGrainKey key, IPatientGrainStorage storage, TimeProvider time) =>
+        Task.FromResult(new PatientGrain(key, storage, time) { _stale = true });
 
     public async Task<RegistrationResult> RegisterAsync(BedGrainKey grain, RegisterReferral command, IBedGrainsForPatients beds, CancellationToken cancellationToken)
     {
-        if (_stale)
+        var request = new PatientHoldState(grain, command.Actor.OrganizationId, command.RequestId, null, _time.GetUtcNow());
+        if (!(_stale && _version == 0 && await TryCreateAsync(request, cancellationToken).ConfigureAwait(false)))
         {
-            await ReloadAsync(cancellationToken).ConfigureAwait(false);
-        }
-
-        var hold = _hold;
-        var retry = hold is not null && hold.Grain == grain && hold.ActorOrganizationId == command.Actor.OrganizationId && hold.RequestId == command.RequestId;
-        if (hold is not null && !retry && await beds.ActiveCodeAsync(hold, cancellationToken).ConfigureAwait(false) is { } active)
-        {
-            // The existing code is told only to the polyclinic that holds it.
-            var message = hold.ActorOrganizationId == command.Actor.OrganizationId
-                ? $"patient_iin: the patient already holds active referral {active} for profile {_key.ProfileCode}"
-                : $"patient_iin: the patient already holds an active referral for profile {_key.ProfileCode} from another polyclinic";
-            throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
-        }
-
-        if (!retry)
-        {
-            await CommitAsync(new PatientHoldState(grain, command.Actor.OrganizationId, command.RequestId, null, _time.GetUtcNow()), cancellationToken).ConfigureAwait(false);
+            await HoldAsync(request, beds, cancellationToken).ConfigureAwait(false);
         }
 
         RegistrationResult result;
@@ -111,6 +92,46 @@ internal sealed class PatientGrain : IGrain
         }
 
         return result;
+    }
+
+    /// <summary>Records <paramref name="request"/> unless the patient holds an active referral (a retry of the same request holds already).</summary>
+    private async Task HoldAsync(PatientHoldState request, IBedGrainsForPatients beds, CancellationToken cancellationToken)
+    {
+        if (_stale)
+        {
+            await ReloadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var hold = _hold;
+        var retry = hold is not null && hold.Grain == request.Grain && hold.ActorOrganizationId == request.ActorOrganizationId && hold.RequestId == request.RequestId;
+        if (hold is not null && !retry && await beds.ActiveCodeAsync(hold, cancellationToken).ConfigureAwait(false) is { } active)
+        {
+            // The existing code is told only to the polyclinic that holds it.
+            var message = hold.ActorOrganizationId == request.ActorOrganizationId
+                ? $"patient_iin: the patient already holds active referral {active} for profile {_key.ProfileCode}"
+                : $"patient_iin: the patient already holds an active referral for profile {_key.ProfileCode} from another polyclinic";
+            throw new DomainException(DomainErrorKind.AlreadyExists, "ACTIVE_REFERRAL_EXISTS", message, "patient_iin");
+        }
+
+        if (!retry)
+        {
+            await CommitAsync(request, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The first write of an activation that has not read: true if it created the patient's row, false if a row exists.</summary>
+    private async Task<bool> TryCreateAsync(PatientHoldState request, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await CommitAsync(request, cancellationToken).ConfigureAwait(false);
+            _stale = false;
+            return true;
+        }
+        catch (StorageConflictException)
+        {
+            return false;
+        }
     }
 
     private async Task CommitAsync(PatientHoldState? hold, CancellationToken cancellationToken)
