@@ -120,6 +120,10 @@ public sealed class Bureau : IAsyncDisposable
     public Task<BedCensus> ReportBedsAsync(BedGrainKey key, Actor actor, string requestId, BedReport report, CancellationToken cancellationToken = default) =>
         CallAsync(key, (actor, requestId, report, cancellationToken), static (grain, a) => grain.ReportBedsAsync(a.actor, a.requestId, a.report, a.cancellationToken), cancellationToken);
 
+    /// <summary>Whether the grain would refuse <paramref name="report"/> as STALE_REPORT now (a report committed after this answer may change that).</summary>
+    public Task<bool> IsStaleReportAsync(BedGrainKey key, Actor actor, string requestId, BedReport report, CancellationToken cancellationToken = default) =>
+        CallAsync(key, (actor, requestId, report), static (grain, a) => Task.FromResult(grain.IsStaleReport(a.actor, a.requestId, a.report)), cancellationToken);
+
     public Task<IReadOnlyList<AdmissionDay>> SetAdmissionCapacityAsync(BedGrainKey key, Actor actor, string requestId, IReadOnlyList<CalendarSlots> days, CancellationToken cancellationToken = default) =>
         CallAsync(key, (actor, requestId, days, cancellationToken), static (grain, a) => grain.SetAdmissionCapacityAsync(a.actor, a.requestId, a.days, a.cancellationToken), cancellationToken);
 

@@ -170,10 +170,7 @@ public sealed class BedProfileGrain : IGrain
         report.Validate("", now);
         var reportedAt = report.ReportedAt ?? now;
 
-        // An older count never replaces a newer one (a delayed or replayed export); the same time
-        // is the same report again. A report without a time is as of now, whatever time a
-        // hospital's clock running ahead (up to 5 minutes, see Validate) put on the stored one.
-        if (report.ReportedAt is not null && _census is { } stored && reportedAt < stored.ReportedAt)
+        if (OlderThanStored(report) && _census is { } stored)
         {
             throw DomainException.Precondition("STALE_REPORT",
                 $"The {_key.ProfileCode} report of {reportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O} is older than the one stored, of {stored.ReportedAt.ToOffset(WorkingDayCalendar.KazakhstanOffset):O}; nothing was changed.");
@@ -183,6 +180,19 @@ public sealed class BedProfileGrain : IGrain
         await CommitAsync(actor, census, [], [], [], Idempotency(actor, requestId, "ReportBeds", "", null, new IdempotencyResult(Census: census)), cancellationToken).ConfigureAwait(false);
         return census;
     }
+
+    /// <summary>
+    /// Whether <see cref="ReportBedsAsync"/> would refuse <paramref name="report"/> as older than
+    /// the stored census; a repeated request never is (it answers its first result).
+    /// </summary>
+    public bool IsStaleReport(Actor actor, string requestId, BedReport report) =>
+        FindRetry(actor, requestId, "ReportBeds") is null && OlderThanStored(report);
+
+    // An older count never replaces a newer one (a delayed or replayed export); the same time
+    // is the same report again. A report without a time is as of now, whatever time a
+    // hospital's clock running ahead (up to 5 minutes, see Validate) put on the stored one.
+    private bool OlderThanStored(BedReport report) =>
+        report.ReportedAt is { } reportedAt && _census is { } stored && reportedAt < stored.ReportedAt;
 
     // ---- Admission calendar -----------------------------------------------------------------
 

@@ -53,12 +53,28 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
             reports.Add((key, report));
         }
 
+        string RequestIdOf(BedGrainKey key) => $"{request.RequestId}/{key.ProfileCode}";
+        if (reports.Count > 1)
+        {
+            // Each profile is its own grain, with no transaction across them: ask them all before
+            // committing any, so that one stale profile changes none. A newer report of this
+            // hospital landing between the question and the commit still makes its profile alone
+            // refuse (its grain checks again) while the others land.
+            var checks = await Task.WhenAll(reports.Select(r => host.Bureau.IsStaleReportAsync(r.Key, actor, RequestIdOf(r.Key), r.Report, context.CancellationToken)));
+            if (Array.IndexOf(checks, true) is var first and >= 0)
+            {
+                var stale = string.Join(", ", reports.Where((_, i) => checks[i]).Select(r => r.Key.ProfileCode));
+                throw new DomainException(DomainErrorKind.FailedPrecondition, "STALE_REPORT",
+                    $"reports[{first}].reported_at: the report of profile(s) {stale} is older than the one stored; nothing was changed for any profile.", $"reports[{first}].reported_at");
+            }
+        }
+
         var response = new ReportBedsResponse();
 
-        // Each profile is its own grain: commit them together so group commit writes one batch
-        // instead of one flush per profile in turn. One request id per profile, so a retry after
-        // a partial failure completes the rest.
-        var commits = reports.Select(r => host.Bureau.ReportBedsAsync(r.Key, actor, $"{request.RequestId}/{r.Key.ProfileCode}", r.Report, context.CancellationToken)).ToArray();
+        // Commit the profiles together so group commit writes one batch instead of one flush per
+        // profile in turn. One request id per profile, so a retry after a partial failure
+        // completes the rest.
+        var commits = reports.Select(r => host.Bureau.ReportBedsAsync(r.Key, actor, RequestIdOf(r.Key), r.Report, context.CancellationToken)).ToArray();
         await Task.WhenAll(commits);
         for (var i = 0; i < reports.Count; i++)
         {
