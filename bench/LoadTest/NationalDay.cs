@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json;
 using BedBureau.Contract.V1;
+using BedBureau.Gateway.Sample;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 
@@ -41,6 +42,9 @@ public sealed record NationalDayResult(TimeSpan DayWallTime, int Hospitals, int 
 {
     /// <summary>The hottest code's GetQueueStatus request (for h2load), if any referral was acknowledged.</summary>
     public GetQueueStatusRequest? HotLookup { get; init; }
+
+    /// <summary>The hospitalization codes of the day's acknowledged referrals.</summary>
+    public IReadOnlyList<string> AcknowledgedCodes { get; init; } = [];
 
     public bool Passed => Errors == 0 && Violations.Count == 0;
 }
@@ -96,6 +100,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         return new NationalDayResult(day.Elapsed, _hospitals.Count, _acknowledged.Count, _acknowledged.Count(a => a.Expected == ReferralStatus.NoShow), _stats.TotalErrors, _violations, report)
         {
             HotLookup = _acknowledged.Count == 0 ? null : new GetQueueStatusRequest { HospitalizationCode = _acknowledged[0].Code, AccessKey = _acknowledged[0].AccessKey },
+            AcknowledgedCodes = _acknowledged.Select(a => a.Code).ToArray(),
         };
     }
 
@@ -231,6 +236,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             }
 
             var iin = Iin(random, _today.AddDays(30), _childProfiles.Contains(profile));
+            var diagnoses = NationalDataset.Icd10ByProfile.GetValueOrDefault(profile, ["R69"]);
             foreach (var offer in offers.OrderBy(_ => random.Next()).Take(3))
             {
                 var planned = offer.EarliestFreeDate;
@@ -238,7 +244,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
                 {
                     RequestId = $"day-{options.Seed}-{_today:yyyyMMdd}-ref-{i}",
                     PatientIin = iin,
-                    Icd10Code = "I20.8",
+                    Icd10Code = diagnoses[random.Next(diagnoses.Length)],
                     BedProfileCode = profile,
                     HospitalId = offer.HospitalId,
                     PlannedDate = planned,

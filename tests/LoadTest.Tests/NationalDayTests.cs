@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using BedBureau.Gateway;
+using BedBureau.Gateway.Sample;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
@@ -61,6 +62,12 @@ public sealed class NationalDayTests(ITestOutputHelper output)
 
             // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
             Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
+
+            // Polyclinics refer with diagnoses that fit the bed profile.
+            var bureau = app.Services.GetRequiredService<BureauHost>().Bureau;
+            var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
+            Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
+            Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
         }
         finally
         {

@@ -23,7 +23,8 @@ public sealed class NationalDataset
         ("43", 5), ("47", 4), ("55", 4), ("59", 3), ("61", 11), ("62", 1), ("63", 4), ("71", 7), ("75", 11), ("79", 7),
     ];
 
-    private static readonly Dictionary<string, string[]> Icd10ByProfile = new()
+    /// <summary>Diagnoses (ICD-10) a referral to each bed profile plausibly carries; the load test draws from them too.</summary>
+    public static readonly IReadOnlyDictionary<string, string[]> Icd10ByProfile = new Dictionary<string, string[]>
     {
         ["101"] = ["I20.8", "I25.1", "I11.9", "I48.0", "I50.0"], ["102"] = ["I35.0", "I34.0", "I25.1", "Q21.1"],
         ["103"] = ["G40.9", "I63.5", "G35", "M51.1", "G20"], ["104"] = ["D33.0", "M48.0", "G91.1"],
