@@ -98,6 +98,17 @@ public sealed class Bureau : IAsyncDisposable
         return grains;
     }
 
+    /// <summary>
+    /// Another node committed <paramref name="key"/>'s grain at <paramref name="version"/>: drops
+    /// this node's older activation and activates the grain again from storage, which brings the
+    /// free-bed index up to date.
+    /// </summary>
+    public async Task RefreshAsync(BedGrainKey key, long version, CancellationToken cancellationToken = default)
+    {
+        await _grains.DeactivateIfAsync(key, grain => grain.Version < version).ConfigureAwait(false);
+        await CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.Version), cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>Runs one turn of the grain of <paramref name="key"/>.</summary>
     public Task<TResult> CallAsync<TArg, TResult>(BedGrainKey key, TArg argument, Func<BedProfileGrain, TArg, Task<TResult>> call, CancellationToken cancellationToken = default)
     {

@@ -70,6 +70,7 @@ public static class GatewayApp
         services.AddSingleton(sp => new PatientRateLimiter(sp.GetRequiredService<TimeProvider>(),
             builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30)));
         services.AddHostedService<StorageHealthMonitor>();
+        services.AddHostedService<NodeCoherence>();
 
         var app = builder.Build();
 

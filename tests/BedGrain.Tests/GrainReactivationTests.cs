@@ -1,5 +1,6 @@
 using BedBureau.BedGrain.Domain;
 using BedBureau.BedGrain.Runtime;
+using BedBureau.BedGrain.Storage;
 using static BedBureau.BedGrain.Tests.TestWorld;
 
 namespace BedBureau.BedGrain.Tests;
@@ -31,6 +32,33 @@ public sealed class GrainReactivationTests
         // The sequence of codes continues; none is reused.
         var third = await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1));
         Assert.EndsWith(".3", third.View.Referral.HospitalizationCode, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_refresh_after_another_nodes_commit_drops_the_older_activation_and_updates_the_free_bed_index()
+    {
+        var storage = new InMemoryBedGrainStorage();
+        await using var a = new TestWorld(storage);
+        await using var b = new TestWorld(storage, a.Time);
+        await a.OpenCalendarAsync(CityCardiology, 2);
+        var registered = await a.RegisterAsync(CityCardiology, AdultIin(), a.Today.AddDays(1));
+        var code = registered.View.Referral.HospitalizationCode;
+        Assert.Equal(ReferralStatus.Registered, (await b.Bureau.GetAsync(code)).Referral.Status); // node B's activation
+        var freeOnB = b.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, a.Today, a.Today.AddDays(2), null, 10)).Single().FreeSlotsInRange;
+
+        await a.Bureau.CancelAsync(code, Clinic, "c", CancellationReason.PatientRequest, "");
+        var version = await a.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version));
+        Assert.Equal(ReferralStatus.Registered, (await b.Bureau.GetAsync(code)).Referral.Status); // B has not heard
+
+        await b.Bureau.RefreshAsync(CityCardiology, version);
+
+        Assert.Equal(ReferralStatus.Cancelled, (await b.Bureau.GetAsync(code)).Referral.Status);
+        Assert.Equal(freeOnB + 1, b.Bureau.FreeBeds.Search(new FreeBedQuery(Cardiology, null, a.Today, a.Today.AddDays(2), null, 10)).Single().FreeSlotsInRange);
+
+        // Told of a version it has already, a node keeps its activation.
+        var activations = b.Bureau.Grains.Activations;
+        await b.Bureau.RefreshAsync(CityCardiology, version);
+        Assert.Equal(activations, b.Bureau.Grains.Activations);
     }
 
     [Fact]

@@ -91,6 +91,7 @@ public sealed class BedProfileGrain : IGrain
             if (grain._index is { } index)
             {
                 index.Census = grain._census;
+                index.QueueLength = grain.QueueLength;
                 foreach (var day in snapshot.Calendar)
                 {
                     grain.Reindex(day.Date);

@@ -193,6 +193,35 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         }
     }
 
+    /// <summary>
+    /// Drops the activation of <paramref name="key"/>, if there is one and <paramref name="stale"/>
+    /// says so of its grain (another node committed a newer version): between turns, never in
+    /// one. The next call reactivates from storage. True when it dropped one.
+    /// </summary>
+    public async Task<bool> DeactivateIfAsync(TKey key, Func<TGrain, bool> stale)
+    {
+        if (!_activations.TryGetValue(key, out var activation))
+        {
+            return false;
+        }
+
+        await activation.Turn.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (activation.Deactivated || (activation.Grain is { } grain && !stale(grain)))
+            {
+                return false;
+            }
+
+            Deactivate(activation);
+            return true;
+        }
+        finally
+        {
+            activation.Turn.Release();
+        }
+    }
+
     private async Task<TGrain> ActivateAsync(TKey key, CancellationToken cancellationToken)
     {
         var grain = await _activate(key, cancellationToken).ConfigureAwait(false);

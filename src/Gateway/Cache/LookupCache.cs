@@ -238,12 +238,26 @@ public sealed class LookupCache : IBedGrainObserver, IAsyncDisposable
     // ---- Invalidation --------------------------------------------------------------------------
 
     /// <summary>Inside the committing grain's turn, before the change is acknowledged.</summary>
-    public void OnCommitted(BedGrainKey key, BedGrainChange change)
+    public void OnCommitted(BedGrainKey key, BedGrainChange change) =>
+        OnChanged(key, change.Referrals.Select(r => r.HospitalizationCode));
+
+    /// <summary>A grain's commit, here or on another node: its profile's searches and the changed referrals' statuses are stale.</summary>
+    public void OnChanged(BedGrainKey key, IEnumerable<string> codes)
     {
         Interlocked.Increment(ref _profileGenerations.GetOrAdd(key.ProfileCode, static _ => new StrongBox()).Value);
-        foreach (var referral in change.Referrals)
+        foreach (var code in codes)
         {
-            Invalidate(referral.HospitalizationCode);
+            Invalidate(code);
+        }
+    }
+
+    /// <summary>Everything cached may be stale (changes made elsewhere went unheard): moves every key away from it.</summary>
+    public void ForgetAll()
+    {
+        Interlocked.Increment(ref _epoch);
+        foreach (var generation in _profileGenerations.Values)
+        {
+            Interlocked.Increment(ref generation.Value);
         }
     }
 

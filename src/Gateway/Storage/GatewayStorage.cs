@@ -12,7 +12,7 @@ public sealed class GatewayStorage : IAsyncDisposable
     private readonly PostgresDatabase? _postgres;
     private readonly SqliteDatabase? _sqlite;
 
-    private GatewayStorage(PostgresDatabase? postgres, SqliteDatabase? sqlite, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics)
+    private GatewayStorage(string node, PostgresDatabase? postgres, SqliteDatabase? sqlite, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics, bool nodeCoherence)
     {
         _postgres = postgres;
         _sqlite = sqlite;
@@ -22,12 +22,22 @@ public sealed class GatewayStorage : IAsyncDisposable
         Dialect = postgres is not null ? SqlDialect.Postgres : SqlDialect.Sqlite;
         Organizations = new SqlOrganizationStore(Open, Dialect);
         Directory = new DirectoryStore(Open);
-        Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics);
+        NodeId = node;
+        Grains = new SqlBedGrainStorage(Open, Dialect, options, time, metrics, postgres is not null && nodeCoherence ? NodeId : null);
         Patients = new SqlPatientGrainStorage(Open, Dialect, options, time);
         Audit = new AuditLog(Open, Dialect, options.Writers);
     }
 
     public Func<CancellationToken, ValueTask<DbConnection>> Open { get; }
+
+    /// <summary>This process among the nodes sharing the database (for the notices of its commits).</summary>
+    public string NodeId { get; }
+
+    /// <summary>PostgreSQL; null on SQLite.</summary>
+    public PostgresDatabase? Postgres => _postgres;
+
+    /// <summary>True when this node tells the others of its commits and hears theirs (<c>Storage:NodeCoherence</c>, PostgreSQL only).</summary>
+    public bool NodeCoherence => Grains.NotifyAs is not null;
 
     public SqlDialect Dialect { get; }
 
@@ -61,9 +71,11 @@ public sealed class GatewayStorage : IAsyncDisposable
             Readers = section.GetValue("Readers", 2),
             QueueCapacity = section.GetValue("QueueCapacity", 20_000),
         };
+        var coherence = section.GetValue("NodeCoherence", true);
+        var node = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
         return string.IsNullOrEmpty(postgres)
-            ? new GatewayStorage(null, new SqliteDatabase(Path.Combine(dataDirectory, "bedbureau.db")), options, time, metrics)
-            : new GatewayStorage(PostgresDatabase.Create(postgres), null, options, time, metrics);
+            ? new GatewayStorage(node, null, new SqliteDatabase(Path.Combine(dataDirectory, "bedbureau.db")), options, time, metrics, coherence)
+            : new GatewayStorage(node, PostgresDatabase.Create(postgres, node), null, options, time, metrics, coherence);
     }
 
     public Task MigrateAsync(CancellationToken cancellationToken) =>

@@ -3,8 +3,11 @@ using Npgsql;
 namespace BedBureau.Gateway.Storage;
 
 /// <summary>PostgreSQL through Npgsql: the production storage.</summary>
-public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDisposable
+public sealed class PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSource listeners) : IAsyncDisposable
 {
+    /// <summary>The application name of the connection on which node <paramref name="node"/> hears the others' commits.</summary>
+    public static string ListenerApplicationName(string node) => $"bedbureau-listener-{node}";
+
     // Any constant: all nodes take the same advisory lock while migrating.
     private const long MigrationLockKey = 0x4265644275726561;
 
@@ -17,7 +20,8 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDispos
     /// </summary>
     public static int DefaultMaxPoolSize => Math.Max(16, 4 * Environment.ProcessorCount);
 
-    public static PostgresDatabase Create(string connectionString)
+    /// <param name="node">This process among the nodes (names its listener's connection).</param>
+    public static PostgresDatabase Create(string connectionString, string node = "node")
     {
         var builder = new NpgsqlDataSourceBuilder(connectionString);
         var given = new System.Data.Common.DbConnectionStringBuilder { ConnectionString = connectionString };
@@ -26,8 +30,16 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDispos
             builder.ConnectionStringBuilder.MaxPoolSize = DefaultMaxPoolSize;
         }
 
-        return new PostgresDatabase(builder.Build());
+        // The listener keeps its connection for good: not one of the pool's.
+        var listeners = new NpgsqlDataSourceBuilder(connectionString);
+        listeners.ConnectionStringBuilder.Pooling = false;
+        listeners.ConnectionStringBuilder.ApplicationName = ListenerApplicationName(node);
+        listeners.ConnectionStringBuilder.KeepAlive = 10;
+        return new PostgresDatabase(builder.Build(), listeners.Build());
     }
+
+    /// <summary>A connection of its own, outside the pool, for LISTEN (<see cref="NodeCoherence"/>).</summary>
+    public ValueTask<NpgsqlConnection> OpenListenerAsync(CancellationToken cancellationToken) => listeners.OpenConnectionAsync(cancellationToken);
 
     /// <summary>
     /// Applies the missing migrations in one transaction under an advisory lock, so any number
@@ -81,5 +93,9 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource) : IAsyncDispos
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public ValueTask DisposeAsync() => DataSource.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await listeners.DisposeAsync().ConfigureAwait(false);
+        await DataSource.DisposeAsync().ConfigureAwait(false);
+    }
 }

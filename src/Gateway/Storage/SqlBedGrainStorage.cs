@@ -72,8 +72,9 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
 
     private readonly WarmConnections _writerConnections;
 
-    public SqlBedGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics = null)
+    public SqlBedGrainStorage(Func<CancellationToken, ValueTask<DbConnection>> open, SqlDialect dialect, GroupCommitOptions options, TimeProvider time, StorageMetrics? metrics = null, string? notifyAs = null)
     {
+        NotifyAs = notifyAs;
         _open = open;
         _dialect = dialect;
         _options = options;
@@ -87,6 +88,12 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     }
 
     private sealed record GrainWrite(BedGrainKey Key, long ExpectedVersion, BedGrainChange Change);
+
+    /// <summary>
+    /// On PostgreSQL, this node's id when nodes tell each other of their commits: each batch then
+    /// notifies the grains it committed (<see cref="GrainChangeNotices"/>). Null: nobody is told.
+    /// </summary>
+    public string? NotifyAs { get; }
 
     public async Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
     {
@@ -129,6 +136,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         if (connection is Npgsql.NpgsqlConnection npgsql && writes.Select(w => w.Key).Distinct().Count() == writes.Count)
         {
             var result = await PostgresBatch.CommitAsync(npgsql, (Npgsql.NpgsqlTransaction)transaction, writes.Select(w => (w.Key, w.ExpectedVersion, w.Change)).ToArray(), cancellationToken).ConfigureAwait(false);
+            await NotifyAsync(connection, transaction, writes, result, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return result;
         }
@@ -138,9 +146,15 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         var committed = affected.Select(rows => rows == 1).ToArray();
         var deltas = writes.Where((_, i) => committed[i]).SelectMany(Delta).ToArray();
         await ExecuteAsync(connection, transaction, deltas, cancellationToken).ConfigureAwait(false);
+        await NotifyAsync(connection, transaction, writes, committed, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         return committed;
     }
+
+    private Task NotifyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<GrainWrite> writes, bool[] committed, CancellationToken cancellationToken) =>
+        NotifyAs is { } node && connection is Npgsql.NpgsqlConnection npgsql
+            ? GrainChangeNotices.SendAsync(npgsql, (Npgsql.NpgsqlTransaction)transaction, node, writes.Where((_, i) => committed[i]).Select(w => (w.Key, w.Change)), cancellationToken)
+            : Task.CompletedTask;
 
     /// <summary>Runs the statements in order, in one round trip where the driver batches; returns rows affected by each.</summary>
     private static async Task<int[]> ExecuteAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<Statement> statements, CancellationToken cancellationToken)
