@@ -24,19 +24,19 @@ public static class GrainChangeNotices
 
     private const int MaxPayloadBytes = 7_900;
 
-    /// <summary>Notifies the batch's committed grains, as few payloads as fit.</summary>
-    public static async Task SendAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, string node, IEnumerable<(BedGrainKey Key, BedGrainChange Change)> committed, CancellationToken cancellationToken)
+    /// <summary>The statement that notifies the batch's committed grains, as few payloads as fit; null when none committed.</summary>
+    public static NpgsqlBatchCommand? Command(string node, IEnumerable<(BedGrainKey Key, BedGrainChange Change)> committed)
     {
         var payloads = Payloads(node, committed.Select(c => new GrainChangeNotice(c.Key.HospitalId, c.Key.ProfileCode, c.Change.Version,
             c.Change.Referrals.Select(r => r.HospitalizationCode).Distinct().ToArray()))).ToArray();
         if (payloads.Length == 0)
         {
-            return;
+            return null;
         }
 
-        await using var command = new NpgsqlCommand($"SELECT pg_notify('{Channel}', p) FROM unnest($1::text[]) AS p", connection, transaction);
+        var command = new NpgsqlBatchCommand($"SELECT pg_notify('{Channel}', p) FROM unnest($1::text[]) AS p");
         command.Parameters.Add(new NpgsqlParameter { Value = payloads });
-        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        return command;
     }
 
     internal static IEnumerable<string> Payloads(string node, IEnumerable<GrainChangeNotice> notices)

@@ -15,7 +15,8 @@ internal static class PostgresBatch
 {
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.General);
 
-    public static async Task<bool[]> CommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, (BedGrainKey Key, long Expected, BedGrainChange Change)[] writes, CancellationToken cancellationToken)
+    /// <param name="notifyAs">This node's id, to tell the other nodes which grains committed (<see cref="GrainChangeNotices"/>); null: nobody is told.</param>
+    public static async Task<bool[]> CommitAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, (BedGrainKey Key, long Expected, BedGrainChange Change)[] writes, string? notifyAs, CancellationToken cancellationToken)
     {
         var passed = new HashSet<BedGrainKey>();
         await using (var checks = new NpgsqlBatch(connection, transaction))
@@ -132,6 +133,11 @@ internal static class PostgresBatch
                 audits.Select(a => a.ActorOrganizationId).ToArray(), audits.Select(a => a.Action).ToArray(), audits.Select(a => a.Target).ToArray(),
                 audits.Select(a => a.OccurredAt.ToUniversalTime()).ToArray(), audits.Select(a => a.RequestId).ToArray(), audits.Select(a => a.Outcome).ToArray(),
                 audits.Select(a => a.Reason).ToArray()));
+        }
+
+        if (notifyAs is not null && GrainChangeNotices.Command(notifyAs, applied.Select(w => (w.Key, w.Change))) is { } notify)
+        {
+            deltas.BatchCommands.Add(notify);
         }
 
         if (deltas.BatchCommands.Count > 0)

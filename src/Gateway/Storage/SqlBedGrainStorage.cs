@@ -135,8 +135,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         // (a stale activation racing the live one) keeps the row-by-row order of checks.
         if (connection is Npgsql.NpgsqlConnection npgsql && writes.Select(w => w.Key).Distinct().Count() == writes.Count)
         {
-            var result = await PostgresBatch.CommitAsync(npgsql, (Npgsql.NpgsqlTransaction)transaction, writes.Select(w => (w.Key, w.ExpectedVersion, w.Change)).ToArray(), cancellationToken).ConfigureAwait(false);
-            await NotifyAsync(connection, transaction, writes, result, cancellationToken).ConfigureAwait(false);
+            var result = await PostgresBatch.CommitAsync(npgsql, (Npgsql.NpgsqlTransaction)transaction, writes.Select(w => (w.Key, w.ExpectedVersion, w.Change)).ToArray(), NotifyAs, cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
             return result;
         }
@@ -151,10 +150,16 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         return committed;
     }
 
-    private Task NotifyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<GrainWrite> writes, bool[] committed, CancellationToken cancellationToken) =>
-        NotifyAs is { } node && connection is Npgsql.NpgsqlConnection npgsql
-            ? GrainChangeNotices.SendAsync(npgsql, (Npgsql.NpgsqlTransaction)transaction, node, writes.Where((_, i) => committed[i]).Select(w => (w.Key, w.Change)), cancellationToken)
-            : Task.CompletedTask;
+    /// <summary>The row-by-row path's notice (PostgreSQL when a grain is twice in the batch); the set-based path sends it with its deltas.</summary>
+    private async Task NotifyAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<GrainWrite> writes, bool[] committed, CancellationToken cancellationToken)
+    {
+        if (NotifyAs is { } node && connection is Npgsql.NpgsqlConnection npgsql
+            && GrainChangeNotices.Command(node, writes.Where((_, i) => committed[i]).Select(w => (w.Key, w.Change))) is { } notify)
+        {
+            await using var batch = new Npgsql.NpgsqlBatch(npgsql, (Npgsql.NpgsqlTransaction)transaction) { BatchCommands = { notify } };
+            await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Runs the statements in order, in one round trip where the driver batches; returns rows affected by each.</summary>
     private static async Task<int[]> ExecuteAsync(DbConnection connection, DbTransaction transaction, IReadOnlyList<Statement> statements, CancellationToken cancellationToken)
