@@ -68,7 +68,11 @@ public static class GatewayApp
         services.AddSingleton<AuditService>();
         services.AddSingleton<HealthService>();
         services.AddSingleton(sp => new PatientRateLimiter(sp.GetRequiredService<TimeProvider>(),
-            builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30)));
+            builder.Configuration.GetValue("Patients:LookupsPerSecond", 1.0), builder.Configuration.GetValue("Patients:LookupBurst", 30),
+            failuresPerSecond: builder.Configuration.GetValue("Patients:FailedLookupsPerSecond", 10.0),
+            failureBurst: builder.Configuration.GetValue("Patients:FailedLookupBurst", 600),
+            failurePenalty: builder.Configuration.GetValue("Patients:FailedLookupPenalty", PatientRateLimiter.DefaultFailurePenalty)));
+        services.AddSingleton<PatientLimitMetrics>();
         services.AddHostedService<StorageHealthMonitor>();
         services.AddHostedService<NodeCoherence>();
 
@@ -77,6 +81,7 @@ public static class GatewayApp
         // Observable instruments exist once their owners are built: before the first scrape.
         app.Services.GetRequiredService<BedGrain.BureauMetrics>();
         app.Services.GetRequiredService<Cache.CacheMetrics>();
+        app.Services.GetRequiredService<PatientLimitMetrics>();
         app.Services.GetService<OpenTelemetry.Metrics.MeterProvider>();
 
         // The web page (wwwroot beside the binary): before routing, so the gRPC fallback never sees it.

@@ -46,8 +46,8 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
         AuditEntry.Authenticated(context.HttpContext, Actor.Patient.OrganizationId);
         TakeLookup(request.HospitalizationCode, request.AccessKey, context);
         var reason = (BedGrain.Domain.CancellationReason)ContractMapping.Defined(request.Reason, "reason");
-        var view = await host.Bureau.CancelByPatientAsync(request.HospitalizationCode, request.AccessKey, request.RequestId, reason,
-            ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken);
+        var view = await CountingFailureAsync(context, () => host.Bureau.CancelByPatientAsync(request.HospitalizationCode, request.AccessKey, request.RequestId, reason,
+            ReferralService.Limit(request.ReasonText, "reason_text"), context.CancellationToken));
         return new() { Status = ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId)) };
     }
 
@@ -71,11 +71,25 @@ internal sealed class PatientService(BureauHost host, ReferralEventHub events, P
         TakeLookup(code, accessKey, context);
 
         // The hot path: the cache checks the access key against the hash it keeps; a miss asks the grain.
-        return await cache.QueueStatusAsync(code, accessKey, async () =>
+        return await CountingFailureAsync(context, () => cache.QueueStatusAsync(code, accessKey, async () =>
         {
             var view = await host.Bureau.GetForPatientAsync(code, accessKey, context.CancellationToken);
             return new PatientLookup(ContractMapping.ToQueueStatus(view, HospitalName(view.Referral.HospitalId)), view.Referral.AccessKeyHash, view.Referral.Status.IsActive());
-        });
+        }));
+    }
+
+    /// <summary>An unknown code or a wrong key (NOT_FOUND) counts against the national budget of failed lookups.</summary>
+    private async Task<T> CountingFailureAsync<T>(ServerCallContext context, Func<Task<T>> lookup)
+    {
+        try
+        {
+            return await lookup();
+        }
+        catch (DomainException ex) when (ex.Kind == DomainErrorKind.NotFound)
+        {
+            limiter.Failed(context);
+            throw;
+        }
     }
 
     private string HospitalName(string hospitalId) => host.Hospitals.TryGetValue(hospitalId, out var hospital) ? hospital.Name : hospitalId;

@@ -16,7 +16,7 @@ internal static class OtlpExport
 {
     /// <summary>The meters exported: the gateway's own and the runtime's.</summary>
     public static readonly string[] Meters =
-        [GrpcServerMetrics.MeterName, StorageMetrics.MeterName, BedGrain.BureauMetrics.MeterName, CacheMetrics.MeterName, "System.Runtime"];
+        [GrpcServerMetrics.MeterName, StorageMetrics.MeterName, BedGrain.BureauMetrics.MeterName, CacheMetrics.MeterName, Security.PatientLimitMetrics.MeterName, "System.Runtime"];
 
     public static bool IsConfigured(IConfiguration configuration) => !string.IsNullOrEmpty(configuration["Otlp:Endpoint"]);
 

@@ -12,11 +12,31 @@ namespace BedBureau.Gateway.Security;
 /// keys (docs/reliability.md). An IPv6 client counts by its /64, the block one subscriber is given:
 /// per full address one line would have 2^64 buckets. Past the limit: RESOURCE_EXHAUSTED with
 /// "retry-after" (seconds) in the trailers.
+/// <para>
+/// Many addresses (a botnet) each within its limit are bounded by a national budget of failed
+/// lookups (wrong key or unknown code): patients' typos fit in it many times over. Once it is
+/// spent, an address whose lookup fails waits the penalty before its next one, so an attacker
+/// gets one guess per address per penalty, while patients who type their coupon right, from
+/// any address, see no difference.
+/// </para>
 /// </summary>
-public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0, int burst = 30, int trackedAddresses = 100_000)
+public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0, int burst = 30, int trackedAddresses = 100_000,
+    double failuresPerSecond = 10, int failureBurst = 600, TimeSpan? failurePenalty = null)
 {
+    public static readonly TimeSpan DefaultFailurePenalty = TimeSpan.FromMinutes(15);
+
     private readonly ConcurrentDictionary<IPAddress, Bucket> _buckets = new();
+    private readonly Bucket _failureBudget = new(failureBurst, time.GetTimestamp());
+    private readonly double _penaltyTokens = (failurePenalty ?? DefaultFailurePenalty).TotalSeconds * perSecond;
     private long _lastSweep;
+    private long _failures;
+    private long _penalties;
+
+    /// <summary>Patients' lookups that named an unknown code or the wrong key.</summary>
+    public long Failures => Interlocked.Read(ref _failures);
+
+    /// <summary>Failed lookups past the national budget, each of which made its address wait the penalty.</summary>
+    public long Penalties => Interlocked.Read(ref _penalties);
 
     /// <summary>Addresses with a bucket now (for tests: buckets refilled to the burst are dropped).</summary>
     internal int TrackedAddresses => _buckets.Count;
@@ -28,6 +48,38 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
             context.ResponseTrailers.Add("retry-after", wait.ToString(System.Globalization.CultureInfo.InvariantCulture));
             throw new RpcException(StatusCode.ResourceExhausted, $"[RATE_LIMITED] Too many lookups from this address; retry after {wait} s.");
         }
+    }
+
+    /// <summary>A lookup failed (unknown code or wrong key): it spends the national budget, or once that is spent, penalizes its address.</summary>
+    public void Failed(ServerCallContext context) => Failed(context.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None);
+
+    /// <returns>Whether the address was penalized.</returns>
+    internal bool Failed(IPAddress address)
+    {
+        Interlocked.Increment(ref _failures);
+        var now = time.GetTimestamp();
+        lock (_failureBudget)
+        {
+            _failureBudget.Tokens = Math.Min(failureBurst, _failureBudget.Tokens + time.GetElapsedTime(_failureBudget.Updated, now).TotalSeconds * failuresPerSecond);
+            _failureBudget.Updated = now;
+            if (_failureBudget.Tokens >= 1)
+            {
+                _failureBudget.Tokens -= 1;
+                return false;
+            }
+        }
+
+        // A bucket below zero refills to its first token after the penalty; until then TryTake
+        // answers with the wait, and the sweep keeps it (only full buckets are dropped).
+        Interlocked.Increment(ref _penalties);
+        var bucket = _buckets.GetOrAdd(KeyOf(address), _ => new Bucket(burst, now));
+        lock (bucket)
+        {
+            bucket.Tokens = Math.Min(Refilled(bucket, now), 0) - _penaltyTokens;
+            bucket.Updated = now;
+        }
+
+        return true;
     }
 
     /// <summary>Takes a token of the address's bucket; null when taken, else the seconds to wait.</summary>
