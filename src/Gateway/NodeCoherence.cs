@@ -23,16 +23,18 @@ internal sealed partial class NodeCoherence : BackgroundService
 
     private readonly BureauHost _host;
     private readonly Cache.LookupCache _cache;
+    private readonly ReferralEventHub _events;
     private readonly TimeProvider _time;
     private readonly ILogger<NodeCoherence> _logger;
     private long _applied;
     private long _resyncs;
     private int _connected = -1;
 
-    public NodeCoherence(BureauHost host, Cache.LookupCache cache, TimeProvider time, ILogger<NodeCoherence> logger, IMeterFactory meterFactory)
+    public NodeCoherence(BureauHost host, Cache.LookupCache cache, ReferralEventHub events, TimeProvider time, ILogger<NodeCoherence> logger, IMeterFactory meterFactory)
     {
         _host = host;
         _cache = cache;
+        _events = events;
         _time = time;
         _logger = logger;
         var meter = meterFactory.Create(StorageMetrics.MeterName);
@@ -146,13 +148,16 @@ internal sealed partial class NodeCoherence : BackgroundService
             }
 
             _cache.OnChanged(notice.Key, notice.Codes);
+            _events.OnCommittedElsewhere(notice.Key);
             Interlocked.Increment(ref _applied);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             // The activation, if any, was dropped or is current; the index catches up at the
-            // grain's next activation. The cache must not keep the old statuses meanwhile.
+            // grain's next activation. The cache must not keep the old statuses meanwhile, and
+            // watchers read the grain afresh.
             _cache.OnChanged(notice.Key, notice.Codes);
+            _events.OnCommittedElsewhere(notice.Key);
             LogRefreshFailed(_logger, ex, notice.Key.ToString());
         }
     }
@@ -162,6 +167,7 @@ internal sealed partial class NodeCoherence : BackgroundService
         await _host.Bureau.Grains.DeactivateAllAsync().ConfigureAwait(false);
         _cache.ForgetAll();
         await _host.Bureau.RecoverAsync(stoppingToken).ConfigureAwait(false);
+        _events.OnMissedCommitsElsewhere();
         Interlocked.Increment(ref _resyncs);
         LogResynced(_logger);
     }

@@ -5,8 +5,15 @@ using BedBureau.BedGrain.Storage;
 
 namespace BedBureau.Gateway;
 
-/// <summary>A committed referral event with the referral after it.</summary>
-public sealed record CommittedEvent(BedGrainKey Grain, ReferralEvent Event, Referral Referral);
+/// <summary>
+/// A committed referral event with the referral after it; or, without them, word that another
+/// node committed to <see cref="Grain"/> (all of the hospital's grains when its profile is
+/// empty): the watcher reads the grain's events after its cursor.
+/// </summary>
+public sealed record CommittedEvent(BedGrainKey Grain, ReferralEvent? Event = null, Referral? Referral = null)
+{
+    public bool Elsewhere => Event is null;
+}
 
 /// <summary>
 /// Fans committed grain changes out to watch streams: hospitals' WatchReferrals get the events
@@ -36,6 +43,40 @@ public sealed class ReferralEventHub(int watcherCapacity = ReferralEventHub.Defa
         }
 
         if (_signals.TryGetValue(key, out var signal))
+        {
+            signal.Pulse();
+        }
+    }
+
+    /// <summary>Another node committed to the grain (heard through <see cref="NodeCoherence"/>): its watchers here read what changed.</summary>
+    public void OnCommittedElsewhere(BedGrainKey key)
+    {
+        if (_byHospital.TryGetValue(key.HospitalId, out var subscribers))
+        {
+            foreach (var subscriber in subscribers.Keys)
+            {
+                subscriber.Offer(new CommittedEvent(key));
+            }
+        }
+
+        if (_signals.TryGetValue(key, out var signal))
+        {
+            signal.Pulse();
+        }
+    }
+
+    /// <summary>This node may have missed other nodes' commits to any grain: every watcher reads what changed.</summary>
+    public void OnMissedCommitsElsewhere()
+    {
+        foreach (var (hospitalId, subscribers) in _byHospital)
+        {
+            foreach (var subscriber in subscribers.Keys)
+            {
+                subscriber.Offer(new CommittedEvent(new BedGrainKey(hospitalId, "")));
+            }
+        }
+
+        foreach (var signal in _signals.Values)
         {
             signal.Pulse();
         }

@@ -174,24 +174,43 @@ internal sealed class HospitalService(BureauHost host, CallerResolver callers, R
         await context.WriteResponseHeadersAsync([]);
         foreach (var key in resumed)
         {
-            var past = await host.Bureau.CallAsync(key, (after: cursor[key.ProfileCode], context.CancellationToken), static (grain, a) => grain.EventsAfterAsync(a.after, a.CancellationToken), context.CancellationToken);
-            foreach (var (@event, referral) in past)
-            {
-                await SendAsync(responseStream, cursor, key, @event, referral);
-            }
+            await CatchUpAsync(key);
         }
 
         await foreach (var committed in subscription.Events.ReadAllAsync(context.CancellationToken))
         {
-            if (committed.Event.Sequence > cursor.GetValueOrDefault(committed.Grain.ProfileCode))
+            if (committed.Elsewhere)
             {
-                await SendAsync(responseStream, cursor, committed.Grain, committed.Event, committed.Referral);
+                foreach (var key in committed.Grain.ProfileCode.Length == 0 ? profiles : profiles.Where(p => p == committed.Grain))
+                {
+                    await CatchUpAsync(key);
+                }
+            }
+            else if (committed.Event!.Sequence > cursor[committed.Grain.ProfileCode] + 1)
+            {
+                // Events before this one were committed through another node and not heard yet.
+                await CatchUpAsync(committed.Grain);
+            }
+            else if (committed.Event.Sequence > cursor[committed.Grain.ProfileCode])
+            {
+                await SendAsync(responseStream, cursor, committed.Grain, committed.Event, committed.Referral!);
             }
         }
 
         if (subscription.Overflowed)
         {
             throw new Wire.RpcException(Wire.StatusCode.ResourceExhausted, "[WATCHER_TOO_SLOW] The stream fell behind; reconnect with the last resume_token.");
+        }
+
+        // The grain's events after the stream's cursor: on resuming, and after other nodes' commits.
+        async Task CatchUpAsync(BedGrainKey key)
+        {
+            var after = cursor[key.ProfileCode];
+            var past = await host.Bureau.CallAsync(key, (after, context.CancellationToken), static (grain, a) => grain.EventsAfterAsync(a.after, a.CancellationToken), context.CancellationToken);
+            foreach (var (@event, referral) in past)
+            {
+                await SendAsync(responseStream, cursor, key, @event, referral);
+            }
         }
     }
 

@@ -64,6 +64,75 @@ public sealed class NodeCoherenceTests(TwoNodes nodes)
         Assert.Matches(@"(?m)^bedbureau_nodes_resyncs_total [1-9]", metrics);
     }
 
+    [Fact]
+    public async Task A_patient_watching_through_one_node_sees_the_hospital_schedule_them_through_the_other()
+    {
+        var registered = await Scenario.RegisterAsync(nodes.A, hospitalIndex: 6);
+        using var watch = nodes.B.Anonymous.ServerStreaming(Api.WatchQueueStatus,
+            new WatchQueueStatusRequest { HospitalizationCode = registered.HospitalizationCode, AccessKey = registered.AccessKey });
+        Assert.True(await watch.ResponseStream.MoveNext().WaitAsync(Patience));
+        Assert.Equal(ReferralStatus.Registered, watch.ResponseStream.Current.Status.Status);
+
+        using (var hospital = nodes.A.ChannelFor(nodes.A.Hospital(6)))
+        {
+            await hospital.UnaryAsync(Api.Schedule, new ScheduleReferralRequest { RequestId = Guid.NewGuid().ToString(), HospitalizationCode = registered.HospitalizationCode });
+        }
+
+        Assert.True(await watch.ResponseStream.MoveNext().WaitAsync(Patience), "node B's watch ended");
+        Assert.Equal(ReferralStatus.Scheduled, watch.ResponseStream.Current.Status.Status);
+    }
+
+    [Fact]
+    public async Task A_hospital_watching_through_one_node_gets_each_event_committed_through_either_node_once_and_in_order()
+    {
+        using var hospitalOnB = nodes.B.ChannelFor(nodes.B.Hospital(7));
+        using var watch = hospitalOnB.ServerStreaming(Api.WatchReferrals, new WatchReferralsRequest());
+        await watch.ResponseHeadersAsync().WaitAsync(Patience); // subscribed
+
+        // Registered and scheduled through A, admitted through B (whose activation may still be
+        // the older one: then B answers ABORTED and the same request is retried).
+        var code = (await Scenario.RegisterAsync(nodes.A, hospitalIndex: 7)).HospitalizationCode;
+        using (var hospitalOnA = nodes.A.ChannelFor(nodes.A.Hospital(7)))
+        {
+            await hospitalOnA.UnaryAsync(Api.Schedule, new ScheduleReferralRequest { RequestId = Guid.NewGuid().ToString(), HospitalizationCode = code });
+        }
+
+        // They reach B's watcher without any change through B.
+        var received = new List<Contract.V1.ReferralEvent>();
+        while (!received.Any(e => e.HospitalizationCode == code && e.Action == "SCHEDULED"))
+        {
+            Assert.True(await watch.ResponseStream.MoveNext().WaitAsync(Patience), "node B's watch ended");
+            received.Add(watch.ResponseStream.Current.Event);
+        }
+
+        var admission = new AdmitPatientRequest { RequestId = Guid.NewGuid().ToString(), HospitalizationCode = code };
+        await Eventually(async () =>
+        {
+            try
+            {
+                await hospitalOnB.UnaryAsync(Api.Admit, admission);
+                return true;
+            }
+            catch (Wire.RpcException ex) when (ex.StatusCode == Wire.StatusCode.Aborted)
+            {
+                return false;
+            }
+        }, "node B kept answering ABORTED");
+
+        // A later referral of the same grain through B: every event before it arrives before it.
+        var sentinel = (await Scenario.RegisterAsync(nodes.B, hospitalIndex: 7)).HospitalizationCode;
+        while (received.LastOrDefault()?.HospitalizationCode != sentinel)
+        {
+            Assert.True(await watch.ResponseStream.MoveNext().WaitAsync(Patience), "node B's watch ended");
+            received.Add(watch.ResponseStream.Current.Event);
+        }
+
+        Assert.Equal(["REGISTERED", "SCHEDULED", "ADMITTED"], received.Where(e => e.HospitalizationCode == code).Select(e => e.Action));
+        Assert.Equal(received.Select(e => e.Sequence).Distinct().Count(), received.Count);
+        var ofTheGrain = received.Where(e => e.HospitalizationCode.Split('.')[2] == code.Split('.')[2]).Select(e => e.Sequence).ToList();
+        Assert.Equal(ofTheGrain.Order(), ofTheGrain);
+    }
+
     /// <summary>A new census of the hospital's first profile through node A, after node B has shown the current one.</summary>
     private async Task<(string Profile, int Free)> ReportThroughAAsync(GatewayFixture.DemoKey hospital)
     {
