@@ -11,7 +11,7 @@ public sealed record NationalDayOptions
 {
     public required string Server { get; init; }
 
-    /// <summary>The gateway's demo-keys.json: one key per hospital (Sample:HospitalKeys) and the polyclinics'.</summary>
+    /// <summary>The gateway's demo-keys.json: one key per hospital (Sample:HospitalKeys) and per polyclinic (Sample:PolyclinicKeys).</summary>
     public required string KeysFile { get; init; }
 
     /// <summary>1 is the national day: 8,500 referrals and 1,000,000 queue lookups; the hospitals are those with keys.</summary>
@@ -75,7 +75,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         using var channel = GrpcChannel.ForAddress(options.Server);
         _channel = channel;
         var keys = JsonSerializer.Deserialize<List<KeyEntry>>(await File.ReadAllTextAsync(options.KeysFile, cancellationToken).ConfigureAwait(false))!;
-        var polyclinics = keys.Where(k => k.kind == "POLYCLINIC").Select(k => Auth(k.key)).ToArray();
+        var polyclinics = keys.Where(k => k.kind == "POLYCLINIC").ToArray();
         var hospitalKeys = keys.Where(k => k.kind == "HOSPITAL").ToArray();
         if (polyclinics.Length == 0 || hospitalKeys.Length == 0)
         {
@@ -87,7 +87,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         var profiles = _hospitals.Values.Sum(h => h.Profiles.Count);
         await Phase("reporting hour", $"{_hospitals.Count} hospitals, {profiles} profiles, then their calendars", () => ReportingHourAsync(cancellationToken)).ConfigureAwait(false);
         var updatesPerSecond = profiles / _reportBedsTook.TotalSeconds;
-        await Phase("morning peak", $"{options.Referrals} referrals, a search before each", () => MorningPeakAsync(polyclinics, cancellationToken)).ConfigureAwait(false);
+        await Phase("morning peak", $"{options.Referrals} referrals from {polyclinics.Length} polyclinics, a search before each", () => MorningPeakAsync(polyclinics, cancellationToken)).ConfigureAwait(false);
         await Phase("patients and hospitals", $"{options.Lookups} lookups (skewed) while hospitals schedule, admit, refuse",
             () => Task.WhenAll(PatientsAsync(cancellationToken), HospitalsAsync(cancellationToken))).ConfigureAwait(false);
         await Phase("no-shows", options.AdvanceClock is null ? "skipped: no control of the bureau's clock" : "clock +3 days, today's unadmitted referrals expire",
@@ -213,9 +213,15 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         }).ConfigureAwait(false);
     }
 
-    /// <summary>Polyclinics search free beds (in the patient's region, else nationwide) and register a referral to an offer.</summary>
-    private Task MorningPeakAsync(Metadata[] polyclinics, CancellationToken cancellationToken)
+    /// <summary>
+    /// A polyclinic of the patient's region (any polyclinic when none there has a key) searches
+    /// free beds (in that region, else nationwide) and registers a referral to an offer.
+    /// </summary>
+    private Task MorningPeakAsync(KeyEntry[] polyclinicKeys, CancellationToken cancellationToken)
     {
+        var polyclinics = polyclinicKeys.Select(k => Auth(k.key)).ToArray();
+        var polyclinicsOfRegion = polyclinicKeys.Where(k => k.region_code is not null)
+            .GroupBy(k => k.region_code!).ToDictionary(g => g.Key, g => g.Select(k => Auth(k.key)).ToArray());
         var offered = _hospitals.Values.SelectMany(h => h.Profiles.Keys).ToArray();
         var regions = _hospitals.Values.Select(h => h.RegionCode).Distinct().Order(StringComparer.Ordinal).ToArray();
         var acknowledged = new Acknowledged?[options.Referrals];
@@ -224,7 +230,8 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             var random = new Random(options.Seed * 31 + i);
             var profile = offered[random.Next(offered.Length)];
             var region = regions[random.Next(regions.Length)];
-            var polyclinic = polyclinics[i % polyclinics.Length];
+            var ofRegion = polyclinicsOfRegion.GetValueOrDefault(region, polyclinics);
+            var polyclinic = ofRegion[i % ofRegion.Length];
             var (local, _) = await _stats.CallAsync("SearchFreeBeds", () => _channel.UnaryAsync(Api.Search,
                 new SearchFreeBedsRequest { BedProfileCode = profile, RegionCode = region, MaxResults = 20 }, Deadline(cancellationToken, polyclinic))).ConfigureAwait(false);
             var offers = local?.Offers.Where(o => o.FreeSlotsInRange > 0).ToList() ?? [];
@@ -629,6 +636,6 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     }
 
 #pragma warning disable IDE1006, SA1300 // demo-keys.json field names
-    private sealed record KeyEntry(string organization_id, string kind, string name, string key);
+    private sealed record KeyEntry(string organization_id, string kind, string name, string? region_code, string key);
 #pragma warning restore IDE1006, SA1300
 }

@@ -3,7 +3,7 @@ using BedBureau.LoadTest;
 using Google.Protobuf;
 
 var server = new Option<string>("--server") { Description = "The gateway's gRPC address", DefaultValueFactory = _ => "http://127.0.0.1:50051" };
-var keys = new Option<FileInfo>("--keys") { Description = "The gateway's demo-keys.json (start it with Sample:HospitalKeys=1400 for every hospital's)", Required = true };
+var keys = new Option<FileInfo>("--keys") { Description = "The gateway's demo-keys.json (start it with Sample:HospitalKeys=1400 and Sample:PolyclinicKeys=1000 for every hospital's and polyclinic's)", Required = true };
 var scale = new Option<double>("--scale") { Description = "1 = the national day (8,500 referrals, 1,000,000 lookups); 0.01 for a quick run", DefaultValueFactory = _ => 1 };
 var concurrency = new Option<int>("--concurrency") { Description = "Calls in flight (lookups use twice as many)", DefaultValueFactory = _ => 64 };
 var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };

@@ -51,6 +51,7 @@ args=(
   "--Storage:DataDirectory=${DATA:-$work/data}"
   "--Sample:Referrals=$SEED_REFERRALS"
   "--Sample:HospitalKeys=1400"
+  "--Sample:PolyclinicKeys=1000"
   # Patients are many addresses in life; here they are one: no per-address limit.
   "--Patients:LookupsPerSecond=1000000000" "--Patients:LookupBurst=1000000000"
   "--Logging:LogLevel:Default=Warning"

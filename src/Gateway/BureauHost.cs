@@ -194,24 +194,23 @@ public sealed partial class BureauHost(
             await organizations.SaveOrganizationAsync(new Organization(hospital.Id, OrganizationKind.Hospital, hospital.Name, hospital.Bin, hospital.RegionCode), cancellationToken).ConfigureAwait(false);
         }
 
-        var polyclinics = new[]
-        {
-            new Organization("PC-75-001", OrganizationKind.Polyclinic, "City polyclinic No. 1, Almaty", "990140000012", "75"),
-            new Organization("PC-71-002", OrganizationKind.Polyclinic, "City polyclinic No. 2, Astana", "990240000024", "71"),
-        };
-        var admin = new Organization("MOH", OrganizationKind.Admin, "Ministry of Health", "990340000036", "71");
+        var polyclinics = sample.Polyclinics.Select(p => new Organization(p.Id, OrganizationKind.Polyclinic, p.Name, p.Bin, p.RegionCode)).ToArray();
+        var admin = new Organization("MOH", OrganizationKind.Admin, "Ministry of Health", "990340000004", "71");
         foreach (var organization in polyclinics.Append(admin))
         {
-            await organizations.SaveOrganizationAsync(organization with { Bin = ValidBin(organization.Bin) }, cancellationToken).ConfigureAwait(false);
+            await organizations.SaveOrganizationAsync(organization, cancellationToken).ConfigureAwait(false);
         }
 
-        // Three hospitals' keys for a demo; the national-day load test asks for every hospital's.
-        var demo = sample.Hospitals.Take(configuration.GetValue("Sample:HospitalKeys", 3)).Select(h => new Organization(h.Id, OrganizationKind.Hospital, h.Name, h.Bin, h.RegionCode)).Concat(polyclinics).Append(admin);
+        // Three hospitals' and two polyclinics' keys for a demo (PC-75-001 and PC-71-002 first: the
+        // docs and benchmarks name them); the national-day load test asks for every one's.
+        var demoPolyclinics = polyclinics.OrderBy(p => p.Id switch { "PC-75-001" => 0, "PC-71-002" => 1, _ => 2 });
+        var demo = sample.Hospitals.Take(configuration.GetValue("Sample:HospitalKeys", 3)).Select(h => new Organization(h.Id, OrganizationKind.Hospital, h.Name, h.Bin, h.RegionCode))
+            .Concat(demoPolyclinics.Take(configuration.GetValue("Sample:PolyclinicKeys", 2))).Append(admin);
         var keys = new List<object>();
         foreach (var organization in demo)
         {
             var key = await ApiKeys.IssueAsync(organizations, organization.Id, time, cancellationToken).ConfigureAwait(false);
-            keys.Add(new { organization_id = organization.Id, kind = organization.Kind.ToString().ToUpperInvariant(), name = organization.Name, key = key.ToString() });
+            keys.Add(new { organization_id = organization.Id, kind = organization.Kind.ToString().ToUpperInvariant(), name = organization.Name, region_code = organization.RegionCode, key = key.ToString() });
         }
 
         await File.WriteAllTextAsync(DemoKeysFile, JsonSerializer.Serialize(keys, new JsonSerializerOptions { WriteIndented = true }), cancellationToken).ConfigureAwait(false);
@@ -238,13 +237,12 @@ public sealed partial class BureauHost(
         work.Clear();
         foreach (var (referral, index) in sample.Referrals.Select((r, i) => (r, i)))
         {
-            var polyclinic = polyclinics[index % polyclinics.Length];
             work.Add(async () =>
             {
                 try
                 {
                     await bureau.RegisterAsync(new BedGrainKey(referral.HospitalId, referral.ProfileCode), new RegisterReferral(
-                        $"sample-{index}", new Actor(polyclinic.Id, ActorRole.Polyclinic), referral.PatientIin, referral.Icd10Code, referral.PlannedDate,
+                        $"sample-{index}", new Actor(referral.PolyclinicId, ActorRole.Polyclinic), referral.PatientIin, referral.Icd10Code, referral.PlannedDate,
                         referral.Surgical ? TreatmentPurpose.Surgical : TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", referral.PatientRegionCode), cancellationToken).ConfigureAwait(false);
                     Interlocked.Increment(ref registered);
                 }
@@ -257,19 +255,7 @@ public sealed partial class BureauHost(
 
         await RunAllAsync(work, 256).ConfigureAwait(false);
         await Storage.AfterBulkLoadAsync(cancellationToken).ConfigureAwait(false);
-        LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, registered, DemoKeysFile);
-    }
-
-    private static string ValidBin(string candidate)
-    {
-        for (var serial = 0; ; serial++)
-        {
-            var digits = candidate[..7] + serial.ToString("D4", System.Globalization.CultureInfo.InvariantCulture);
-            if (NationalDataset.CheckDigit(digits) is { } check)
-            {
-                return digits + check;
-            }
-        }
+        LogSeeded(logger, sample.Hospitals.Count, sample.TotalBeds, sample.Polyclinics.Count, registered, DemoKeysFile);
     }
 
     private static async Task RunAllAsync(List<Func<Task>> work, int parallel)
@@ -308,6 +294,6 @@ public sealed partial class BureauHost(
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains from storage in {Seconds:F2} s; the patient rule is durable (patient grains), {Adopted} active referrals adopted into them")]
     private static partial void LogRecoveredDurable(ILogger logger, int grains, int adopted, double seconds);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Referrals} referrals; demo API keys in {KeysFile}")]
-    private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int referrals, string keysFile);
+    [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Polyclinics} polyclinics, {Referrals} referrals; demo API keys in {KeysFile}")]
+    private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int polyclinics, int referrals, string keysFile);
 }

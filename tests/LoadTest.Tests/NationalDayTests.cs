@@ -26,6 +26,7 @@ public sealed class NationalDayTests(ITestOutputHelper output)
             "--Sample:Hospitals=40",
             "--Sample:Referrals=400",
             "--Sample:HospitalKeys=40",
+            "--Sample:PolyclinicKeys=1000",
             "--Patients:LookupsPerSecond=1000000000",
             "--Patients:LookupBurst=1000000000",
             "--Logging:LogLevel:Default=Warning",
@@ -68,6 +69,10 @@ public sealed class NationalDayTests(ITestOutputHelper output)
             var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
             Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
             Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
+
+            // Every region's polyclinics have keys here: each patient is referred by one of their own region.
+            Assert.All(referrals, r => Assert.StartsWith($"PC-{r.Referral.PatientRegionCode}-", r.Referral.ReferringOrganizationId, StringComparison.Ordinal));
+            Assert.True(referrals.Select(r => r.Referral.ReferringOrganizationId).Distinct().Count() > 10, "many polyclinics refer");
         }
         finally
         {

@@ -7,20 +7,28 @@ public sealed record ProfileBeds(string ProfileCode, int Total, int Occupied, in
 
 public sealed record HospitalSample(string Id, string Bin, string Name, string RegionCode, string Locality, IReadOnlyList<ProfileBeds> Profiles);
 
-public sealed record ReferralSample(string HospitalId, string ProfileCode, string PatientIin, string PatientRegionCode, string Icd10Code, DateOnly PlannedDate, bool Surgical);
+/// <summary>A polyclinic (primary care), which registers its attached patients' referrals: id PC-&lt;region&gt;-&lt;nnn&gt;, numbered per region from 001.</summary>
+public sealed record PolyclinicSample(string Id, string Bin, string Name, string RegionCode);
+
+/// <summary>An active referral, registered by a polyclinic of the patient's region.</summary>
+public sealed record ReferralSample(string HospitalId, string ProfileCode, string PatientIin, string PatientRegionCode, string PolyclinicId, string Icd10Code, DateOnly PlannedDate, bool Surgical);
 
 /// <summary>
 /// A seeded, reproducible national picture: the 20 regions, ~1,400 hospitals with BINs and their
-/// adult and child profiles (~106,000 beds), 30-day admission calendars and active referrals
-/// that fit them. The embedded default's sample and the benchmarks use it.
+/// adult and child profiles (~106,000 beds), 30-day admission calendars, ~700 polyclinics and
+/// active referrals that fit the calendars, each from a polyclinic of the patient's region. The
+/// embedded default's sample and the benchmarks use it.
 /// </summary>
 public sealed class NationalDataset
 {
-    // Share of hospitals per region, roughly by population (KATO code, weight).
-    private static readonly (string Region, int Weight)[] RegionWeights =
+    // Share of hospitals and polyclinics per region, roughly by population (KATO code, weight), and
+    // the city whose polyclinics are "city polyclinics" (for an oblast, its administrative centre).
+    private static readonly (string Region, int Weight, string City)[] RegionWeights =
     [
-        ("10", 4), ("11", 4), ("15", 5), ("19", 8), ("23", 4), ("27", 4), ("31", 6), ("33", 4), ("35", 7), ("39", 5),
-        ("43", 5), ("47", 4), ("55", 4), ("59", 3), ("61", 11), ("62", 1), ("63", 4), ("71", 7), ("75", 11), ("79", 7),
+        ("10", 4, "Semey"), ("11", 4, "Kokshetau"), ("15", 5, "Aktobe"), ("19", 8, "Konaev"), ("23", 4, "Atyrau"),
+        ("27", 4, "Oral"), ("31", 6, "Taraz"), ("33", 4, "Taldykorgan"), ("35", 7, "Karaganda"), ("39", 5, "Kostanay"),
+        ("43", 5, "Kyzylorda"), ("47", 4, "Aktau"), ("55", 4, "Pavlodar"), ("59", 3, "Petropavl"), ("61", 11, "Turkistan"),
+        ("62", 1, "Zhezkazgan"), ("63", 4, "Oskemen"), ("71", 7, "Astana"), ("75", 11, "Almaty"), ("79", 7, "Shymkent"),
     ];
 
     /// <summary>Diagnoses (ICD-10) a referral to each bed profile plausibly carries; the load test draws from them too.</summary>
@@ -50,9 +58,10 @@ public sealed class NationalDataset
 
     private static readonly string[] Kinds = ["city hospital", "regional hospital", "district hospital", "multi-profile hospital", "clinical centre"];
 
-    private NationalDataset(IReadOnlyList<HospitalSample> hospitals, IReadOnlyList<ReferralSample> referrals)
+    private NationalDataset(IReadOnlyList<HospitalSample> hospitals, IReadOnlyList<PolyclinicSample> polyclinics, IReadOnlyList<ReferralSample> referrals)
     {
         Hospitals = hospitals;
+        Polyclinics = polyclinics;
         Referrals = referrals;
     }
 
@@ -62,12 +71,15 @@ public sealed class NationalDataset
 
     public IReadOnlyList<HospitalSample> Hospitals { get; }
 
+    public IReadOnlyList<PolyclinicSample> Polyclinics { get; }
+
     public IReadOnlyList<ReferralSample> Referrals { get; }
 
     public int TotalBeds => Hospitals.Sum(h => h.Profiles.Sum(p => p.Total));
 
     /// <summary>Generates the dataset; the same seed and sizes always give the same data.</summary>
     /// <param name="today">First day of the 30-day calendars; referrals are planned inside them.</param>
+    /// <param name="hospitalCount">Hospital codes; the polyclinics are half as many (Kazakhstan: ~1,400 and ~700), at least two a region.</param>
     public static NationalDataset Generate(int seed, DateOnly today, int hospitalCount = 1400, int referralCount = 300_000)
     {
         var random = new Random(seed);
@@ -107,11 +119,42 @@ public sealed class NationalDataset
             hospitals.Add(new HospitalSample(id, Bin(random), name, region, $"locality {random.Next(1, 40)}", chosen));
         }
 
-        return new NationalDataset(hospitals, GenerateReferrals(random, hospitals, today, referralCount));
+        // Polyclinics draw from a stream of their own, so a seed still gives the hospitals and
+        // referrals it gave before there were polyclinics (benchmarks compare across versions).
+        var polyclinicRandom = new Random(~seed);
+        var polyclinics = GeneratePolyclinics(polyclinicRandom, hospitalCount / 2);
+        return new NationalDataset(hospitals, polyclinics, GenerateReferrals(random, polyclinicRandom, hospitals, polyclinics, today, referralCount));
     }
 
-    private static List<ReferralSample> GenerateReferrals(Random random, List<HospitalSample> hospitals, DateOnly today, int count)
+    /// <summary>
+    /// About <paramref name="count"/> polyclinics shared out by the region weights; at least two a
+    /// region, so every patient has one and the small samples of tests keep PC-75-001 and PC-71-002.
+    /// </summary>
+    private static List<PolyclinicSample> GeneratePolyclinics(Random random, int count)
     {
+        var totalWeight = RegionWeights.Sum(r => r.Weight);
+        var polyclinics = new List<PolyclinicSample>();
+        foreach (var (region, weight, city) in RegionWeights)
+        {
+            var inRegion = Math.Max(2, (int)Math.Round((double)count * weight / totalWeight));
+
+            // Astana, Almaty and Shymkent are cities; an oblast's centre has about a third of its
+            // polyclinics, its districts the rest.
+            var inCity = region is "71" or "75" or "79" ? inRegion : Math.Max(1, inRegion / 3);
+            for (var n = 1; n <= inRegion; n++)
+            {
+                var name = n <= inCity ? $"City polyclinic No. {n}, {city}" : $"District polyclinic, locality {n - inCity}";
+                polyclinics.Add(new PolyclinicSample($"PC-{region}-{n:D3}", Bin(random), name, region));
+            }
+        }
+
+        return polyclinics;
+    }
+
+    private static List<ReferralSample> GenerateReferrals(Random random, Random polyclinicRandom, List<HospitalSample> hospitals, List<PolyclinicSample> polyclinics, DateOnly today, int count)
+    {
+        var polyclinicsOfRegion = polyclinics.GroupBy(p => p.RegionCode).ToDictionary(g => g.Key, g => g.ToArray());
+
         // Fill the calendars no further than their slots: the sample itself never overbooks.
         var free = new Dictionary<(string, string), int[]>();
         foreach (var hospital in hospitals)
@@ -139,8 +182,9 @@ public sealed class NationalDataset
             var planned = today.AddDays(day);
             var icd = Icd10ByProfile[key.Item2];
             var region = RegionWeights[random.Next(RegionWeights.Length)].Region;
+            var local = polyclinicsOfRegion[region];
             referrals.Add(new ReferralSample(key.Item1, key.Item2, Iin(random, planned, child.Contains(key.Item2)), region,
-                icd[random.Next(icd.Length)], planned, random.Next(3) == 0));
+                local[polyclinicRandom.Next(local.Length)].Id, icd[random.Next(icd.Length)], planned, random.Next(3) == 0));
         }
 
         return referrals;
@@ -149,7 +193,7 @@ public sealed class NationalDataset
     private static string PickRegion(Random random, int totalWeight)
     {
         var pick = random.Next(totalWeight);
-        foreach (var (region, weight) in RegionWeights)
+        foreach (var (region, weight, _) in RegionWeights)
         {
             if ((pick -= weight) < 0)
             {

@@ -18,8 +18,10 @@ public sealed partial class NationalDatasetTests
         var c = NationalDataset.Generate(8, Today, 200, 2000);
 
         Assert.Equal(a.Hospitals.Select(Describe), b.Hospitals.Select(Describe));
+        Assert.Equal(a.Polyclinics, b.Polyclinics);
         Assert.Equal(a.Referrals, b.Referrals);
         Assert.NotEqual(a.Hospitals.Select(Describe), c.Hospitals.Select(Describe));
+        Assert.NotEqual(a.Polyclinics, c.Polyclinics);
     }
 
     [Fact]
@@ -32,6 +34,35 @@ public sealed partial class NationalDatasetTests
         Assert.InRange(national.TotalBeds, 100_000, 112_000);
         Assert.InRange(national.Referrals.Count, 295_000, 300_000);
         Assert.Equal(national.Regions.Select(r => r.Code).Order(), national.Hospitals.Select(h => h.RegionCode).Distinct().Order());
+        Assert.InRange(national.Polyclinics.Count, 680, 720);
+        Assert.Equal(national.Regions.Select(r => r.Code).Order(), national.Polyclinics.Select(p => p.RegionCode).Distinct().Order());
+    }
+
+    [Fact]
+    public void Polyclinics_have_unique_ids_of_their_region_and_valid_bins_and_the_two_demo_ones_exist_at_any_size()
+    {
+        var national = National.Value;
+
+        Assert.Equal(national.Polyclinics.Count, national.Polyclinics.Select(p => p.Id).Distinct().Count());
+        Assert.All(national.Polyclinics, p => Assert.Matches($"^PC-{p.RegionCode}-\\d{{3}}$", p.Id));
+        Assert.All(national.Polyclinics, p => Assert.Equal(p.Bin[11] - '0', NationalDataset.CheckDigit(p.Bin[..11])));
+        Assert.True(national.Polyclinics.Count(p => p.RegionCode == "75") > national.Polyclinics.Count(p => p.RegionCode == "62"), "Almaty has more polyclinics than Ulytau");
+        foreach (var sample in new[] { national, NationalDataset.Generate(7, Today, 5, 10) })
+        {
+            var byId = sample.Polyclinics.ToDictionary(p => p.Id);
+            Assert.Equal(("City polyclinic No. 1, Almaty", "75"), (byId["PC-75-001"].Name, byId["PC-75-001"].RegionCode));
+            Assert.Equal(("City polyclinic No. 2, Astana", "71"), (byId["PC-71-002"].Name, byId["PC-71-002"].RegionCode));
+        }
+    }
+
+    [Fact]
+    public void Every_referral_comes_from_a_polyclinic_of_the_patients_region_and_most_polyclinics_refer()
+    {
+        var national = National.Value;
+        var regionOf = national.Polyclinics.ToDictionary(p => p.Id, p => p.RegionCode);
+
+        Assert.All(national.Referrals, r => Assert.Equal(r.PatientRegionCode, regionOf[r.PolyclinicId]));
+        Assert.True(national.Referrals.Select(r => r.PolyclinicId).Distinct().Count() > national.Polyclinics.Count * 0.9, "referrals are spread over the polyclinics");
     }
 
     [Fact]
