@@ -60,7 +60,7 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
         var now = time.GetTimestamp();
         lock (_failureBudget)
         {
-            _failureBudget.Tokens = Math.Min(failureBurst, _failureBudget.Tokens + time.GetElapsedTime(_failureBudget.Updated, now).TotalSeconds * failuresPerSecond);
+            _failureBudget.Tokens = Refilled(_failureBudget, now, failuresPerSecond, failureBurst);
             _failureBudget.Updated = now;
             if (_failureBudget.Tokens >= 1)
             {
@@ -125,8 +125,10 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
         return new IPAddress(bytes);
     }
 
-    private double Refilled(Bucket bucket, long now) =>
-        Math.Min(burst, bucket.Tokens + time.GetElapsedTime(bucket.Updated, now).TotalSeconds * perSecond);
+    private double Refilled(Bucket bucket, long now) => Refilled(bucket, now, perSecond, burst);
+
+    private double Refilled(Bucket bucket, long now, double rate, int capacity) =>
+        Math.Min(capacity, bucket.Tokens + time.GetElapsedTime(bucket.Updated, now).TotalSeconds * rate);
 
     /// <summary>
     /// Drops the buckets that have refilled to the burst: such a bucket is the same as none, so
