@@ -20,6 +20,7 @@ const TEXT = {
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "Кілтсіз код ештеңе көрсетпейді. Кілтті бөгде адамдарға айтпаңыз.",
     errors: { NOT_FOUND: "Код немесе кілт дұрыс емес.", INVALID_ARGUMENT: "Код пен кілтті тексеріңіз.", FAILED_PRECONDITION: "Жолдама енді белсенді емес.", RESOURCE_EXHAUSTED: "Тым көп сұрау. Кейінірек қайталаңыз.", UNAVAILABLE: "Қызмет уақытша қолжетімсіз.", other: "Қате орын алды." },
+    retryIn: (minutes) => `Тым көп сұрау. ${minutes} минуттан кейін қайталаңыз.`,
     cancelButton: "Жолдамадан бас тарту", cancelQuestion: "Жолдамадан бас тартасыз ба? Орын босатылады, оны қайтару мүмкін емес.",
     cancelReasonLabel: "Себебі", cancelReasonPick: "— таңдаңыз —", reasonPatientRequest: "Өз қалауым бойынша", reasonHealthImproved: "Жағдайым жақсарды",
     reasonHospitalizedElsewhere: "Басқа ауруханаға жатқызылдым", reasonOther: "Басқа себеп", cancelTextLabel: "Себебін жазыңыз",
@@ -43,6 +44,7 @@ const TEXT = {
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "Код без ключа доступа ничего не показывает. Не сообщайте ключ посторонним.",
     errors: { NOT_FOUND: "Неверный код или ключ доступа.", INVALID_ARGUMENT: "Проверьте код и ключ доступа.", FAILED_PRECONDITION: "Направление уже не активно.", RESOURCE_EXHAUSTED: "Слишком много запросов. Повторите позже.", UNAVAILABLE: "Сервис временно недоступен.", other: "Произошла ошибка." },
+    retryIn: (minutes) => `Слишком много запросов. Повторите через ${minutes} мин.`,
     cancelButton: "Отменить направление", cancelQuestion: "Отменить направление? Место будет освобождено, вернуть его нельзя.",
     cancelReasonLabel: "Причина", cancelReasonPick: "— выберите —", reasonPatientRequest: "По моему желанию", reasonHealthImproved: "Состояние улучшилось",
     reasonHospitalizedElsewhere: "Госпитализирован в другую больницу", reasonOther: "Другая причина", cancelTextLabel: "Опишите причину",
@@ -66,6 +68,7 @@ const TEXT = {
     bedsFor: (age, name) => `${age}: ${name}`,
     footer: "A code without its access key shows nothing. Do not share your key.",
     errors: { NOT_FOUND: "Wrong code or access key.", INVALID_ARGUMENT: "Check the code and the access key.", FAILED_PRECONDITION: "The referral is no longer active.", RESOURCE_EXHAUSTED: "Too many requests. Try again later.", UNAVAILABLE: "The service is unavailable for a moment.", other: "Something went wrong." },
+    retryIn: (minutes) => `Too many requests. Try again in ${minutes} min.`,
     cancelButton: "Cancel the referral", cancelQuestion: "Cancel the referral? Its place will be released and cannot be given back.",
     cancelReasonLabel: "Reason", cancelReasonPick: "— choose —", reasonPatientRequest: "My own decision", reasonHealthImproved: "My health improved",
     reasonHospitalizedElsewhere: "Admitted to another hospital", reasonOther: "Another reason", cancelTextLabel: "Describe the reason",
@@ -118,6 +121,7 @@ async function fetchJson(url, init = {}) {
   if (!response.ok) {
     const error = new Error((body.error && body.error.message) || response.statusText);
     error.status = (body.error && body.error.status) || "UNAVAILABLE";
+    error.retryAfter = Number(response.headers.get("Retry-After")) || 0; // seconds, with RESOURCE_EXHAUSTED
     throw error;
   }
   return body;
@@ -125,7 +129,9 @@ async function fetchJson(url, init = {}) {
 
 const getJson = (url, headers) => fetchJson(url, { headers });
 
-const errorText = (e) => TEXT[lang].errors[e.status] || TEXT[lang].errors.other;
+// A wait of a minute or more (a lookup that failed while keys are being guessed) is told in minutes.
+const errorText = (e) =>
+  e.status === "RESOURCE_EXHAUSTED" && e.retryAfter >= 60 ? t("retryIn")(Math.ceil(e.retryAfter / 60)) : TEXT[lang].errors[e.status] || TEXT[lang].errors.other;
 
 // ---- the patient's referral -------------------------------------------------------------
 

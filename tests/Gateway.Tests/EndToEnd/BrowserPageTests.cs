@@ -17,7 +17,7 @@ public sealed class BrowserPageTests(BrowserPageTests.PageGateway gateway) : ICl
     private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(60);
 
     /// <summary>tests/Gateway.Tests/browser in the source tree, found upwards from the test binary.</summary>
-    private static string BrowserDirectory()
+    internal static string BrowserDirectory()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
@@ -106,7 +106,7 @@ public sealed class BrowserPageTests(BrowserPageTests.PageGateway gateway) : ICl
     }
 
     /// <summary>The script's next line, which must start with <paramref name="step"/>; its stderr on failure.</summary>
-    private static async Task<string> StepAsync(Process node, Task<string> errors, string step)
+    internal static async Task<string> StepAsync(Process node, Task<string> errors, string step)
     {
         var line = await node.StandardOutput.ReadLineAsync().WaitAsync(StepTimeout);
         if (line is null || !line.StartsWith(step, StringComparison.Ordinal))
@@ -116,5 +116,50 @@ public sealed class BrowserPageTests(BrowserPageTests.PageGateway gateway) : ICl
         }
 
         return line;
+    }
+}
+
+/// <summary>The web page on a gateway whose budget of failed lookups is spent from the start.</summary>
+public sealed class BrowserPenaltyTests(BrowserPenaltyTests.SpentBudgetGateway gateway) : IClassFixture<BrowserPenaltyTests.SpentBudgetGateway>
+{
+    public sealed class SpentBudgetGateway : GatewayFixture
+    {
+        protected override Task<IEnumerable<string>> SettingsAsync() =>
+            Task.FromResult<IEnumerable<string>>(["--Patients:FailedLookupBurst=0", "--Patients:FailedLookupsPerSecond=0.0001", "--Patients:FailedLookupPenalty=00:15:00"]);
+    }
+
+    [Fact]
+    public async Task A_patient_who_mistypes_the_key_while_keys_are_guessed_is_told_to_wait_in_minutes()
+    {
+        var registered = await Scenario.RegisterAsync(gateway);
+        var start = new ProcessStartInfo("node")
+        {
+            WorkingDirectory = BrowserPageTests.BrowserDirectory(),
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+        };
+        foreach (var argument in new[] { "patient-penalty.mjs", gateway.HttpAddress, registered.HospitalizationCode, registered.AccessKey })
+        {
+            start.ArgumentList.Add(argument);
+        }
+
+        using var node = Process.Start(start)!;
+        var errors = node.StandardError.ReadToEndAsync();
+        try
+        {
+            Assert.Contains("Неверный код или ключ доступа", await BrowserPageTests.StepAsync(node, errors, "WRONG"), StringComparison.Ordinal);
+
+            // The 15-minute penalty and the second the bucket needs for its next token: 901 s, 16 min.
+            Assert.Contains("Повторите через 16 мин.", await BrowserPageTests.StepAsync(node, errors, "WAIT"), StringComparison.Ordinal);
+            await node.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(60));
+            Assert.True(node.ExitCode == 0, $"the page script failed: {await errors}");
+        }
+        finally
+        {
+            if (!node.HasExited)
+            {
+                node.Kill(entireProcessTree: true);
+            }
+        }
     }
 }

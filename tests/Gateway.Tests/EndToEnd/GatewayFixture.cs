@@ -78,6 +78,7 @@ public class GatewayFixture : IAsyncLifetime
             // The clock is fake and mostly still, so the lookup bucket barely refills: the burst
             // is all a fixture's tests get. The limiter's own tests set their limits.
             "--Patients:LookupBurst=1000000",
+            "--Patients:FailedLookupBurst=1000000",
             "--Logging:LogLevel:Default=Warning",
             .. await SettingsAsync(),
         ], builder => builder.Services.AddSingleton<TimeProvider>(Time));

@@ -17,7 +17,8 @@ public sealed class ShippedLimitsGateway : GatewayFixture
     public const double PerSecond = 1.0;
 
     protected override Task<IEnumerable<string>> SettingsAsync() =>
-        Task.FromResult<IEnumerable<string>>(["--Patients:LookupBurst=30", "--Patients:LookupsPerSecond=1", "--Sample:Hospitals=5", "--Sample:Referrals=10"]);
+        Task.FromResult<IEnumerable<string>>(["--Patients:LookupBurst=30", "--Patients:LookupsPerSecond=1", "--Patients:FailedLookupBurst=600", "--Patients:FailedLookupsPerSecond=10",
+            "--Sample:Hospitals=5", "--Sample:Referrals=10"]);
 }
 
 /// <summary>
