@@ -54,6 +54,35 @@ public sealed class GrainRuntimeTests
     }
 
     [Fact]
+    public async Task A_turn_that_finds_its_activation_stale_runs_again_on_a_fresh_one_a_bounded_number_of_times()
+    {
+        await using var runtime = Runtime(new FakeTimeProvider());
+        var seen = new List<int>();
+
+        // Stale on the first activation only: the caller gets the second one's answer.
+        var answer = await runtime.CallAsync("a", 0, (g, _) =>
+        {
+            seen.Add(g.Id);
+            return g.Id == 1 ? Task.FromException<int>(new StaleActivationException("another node committed")) : Task.FromResult(g.Id);
+        });
+
+        Assert.Equal(2, answer);
+        Assert.Equal([1, 2], seen);
+
+        // Stale every time: after StaleRuns runs the conflict reaches the caller, and the
+        // activation that saw it is gone too.
+        seen.Clear();
+        await Assert.ThrowsAsync<StaleActivationException>(() => runtime.CallAsync("a", 0, (g, _) =>
+        {
+            seen.Add(g.Id);
+            return Task.FromException<int>(new StaleActivationException("another node keeps committing"));
+        }));
+        Assert.Equal([2, 3, 4], seen);
+        Assert.Equal(GrainRuntime<string, CountingGrain>.StaleRuns, seen.Count);
+        Assert.Equal(5, await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g.Id)));
+    }
+
+    [Fact]
     public async Task One_call_at_a_time_per_grain_even_across_awaits()
     {
         await using var runtime = Runtime(new FakeTimeProvider());

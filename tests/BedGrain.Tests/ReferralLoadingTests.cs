@@ -117,17 +117,21 @@ public sealed class ReferralLoadingTests
     }
 
     [Fact]
-    public async Task Referrals_committed_by_another_node_since_activation_make_the_activation_stale()
+    public async Task Referrals_committed_by_another_node_since_activation_are_read_by_a_fresh_activation_before_the_call_goes_on()
     {
         var (tomorrow, _) = await DayBeforeRestartAsync();
         await using var nodeA = await RestartAsync();
         await using var nodeB = new TestWorld(_storage);
-        await nodeA.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null));
+        await nodeA.Bureau.ReportBedsAsync(CityCardiology, City, "beds-2", new BedReport(40, 35, 5, 0, 0, null)); // A active, referrals not read
 
-        await nodeB.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "cal-b", [new CalendarSlots(tomorrow, 3)]);
-        await nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-1");
+        await nodeB.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "cal-b", [new CalendarSlots(tomorrow, 4)]);
+        var fromB = await nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-1");
 
-        await Assert.ThrowsAsync<Runtime.StorageConflictException>(() => nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "a-1"));
+        // A's activation (tomorrow: 2 slots, both taken) is stale when it reads the referrals: the
+        // call runs on a fresh one, which knows B's calendar and referral (4 slots, 3 taken).
+        var fromA = await nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "a-1");
+        Assert.Equal(4, fromA.View.QueuePosition);
+        Assert.Equal(ReferralStatus.Registered, (await nodeA.Bureau.GetAsync(fromB.View.Referral.HospitalizationCode)).Referral.Status);
         var full = await Assert.ThrowsAsync<DomainException>(() => nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "a-2"));
         Assert.Equal("NO_FREE_SLOT", full.Reason);
     }

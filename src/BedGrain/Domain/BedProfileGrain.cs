@@ -112,7 +112,17 @@ public sealed class BedProfileGrain : IGrain
 
     private async ValueTask LoadReferralsAsync(CancellationToken cancellationToken)
     {
-        var loaded = await _context.Storage.LoadReferralsAsync(_key, _version, cancellationToken).ConfigureAwait(false);
+        BedGrainReferrals loaded;
+        try
+        {
+            loaded = await _context.Storage.LoadReferralsAsync(_key, _version, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StorageConflictException ex)
+        {
+            // Another activation committed since this one loaded, and nothing was changed yet:
+            // the runtime runs the turn again on a fresh activation.
+            throw new StaleActivationException(ex.Message);
+        }
 
         // The referrals themselves now count the reservations the snapshot summed up.
         _reserved.Clear();

@@ -20,7 +20,14 @@ public sealed class GrainOverloadedException(string grain, int bound)
 /// Thrown by a storage port when the stored version is not the one the activation loaded:
 /// another activation committed first. The activation is dropped; a retry reloads.
 /// </summary>
-public sealed class StorageConflictException(string message) : Exception(message);
+public class StorageConflictException(string message) : Exception(message);
+
+/// <summary>
+/// Thrown by a grain that finds, before its turn has changed anything, that its activation is
+/// older than storage (a lazy read of state another activation has committed to since): the
+/// runtime drops the activation and runs the turn again on a fresh one.
+/// </summary>
+public sealed class StaleActivationException(string message) : StorageConflictException(message);
 
 /// <summary>What a grain runtime counts, whatever its grain type: for metrics.</summary>
 public interface IGrainRuntimeStatistics
@@ -63,6 +70,9 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
     where TKey : notnull
     where TGrain : class, IGrain
 {
+    /// <summary>Runs of one call at most when its activations keep turning out stale.</summary>
+    public const int StaleRuns = 3;
+
     private readonly ConcurrentDictionary<TKey, Activation> _activations = new();
     private readonly Func<TKey, CancellationToken, Task<TGrain>> _activate;
     private readonly GrainRuntimeOptions _options;
@@ -112,9 +122,15 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         return (total, deepest);
     }
 
-    /// <summary>Runs <paramref name="call"/> as one turn of the grain with key <paramref name="key"/>.</summary>
+    /// <summary>
+    /// Runs <paramref name="call"/> as one turn of the grain with key <paramref name="key"/>; again
+    /// on a fresh activation if the turn found its activation stale before changing anything (at
+    /// most <see cref="StaleRuns"/> runs: past that, another node keeps committing and the caller
+    /// gets the conflict).
+    /// </summary>
     public async Task<TResult> CallAsync<TArg, TResult>(TKey key, TArg argument, Func<TGrain, TArg, Task<TResult>> call, CancellationToken cancellationToken = default)
     {
+        var runs = 0;
         while (true)
         {
             var activation = _activations.GetOrAdd(key, static (k, runtime) => new Activation(k, runtime), this);
@@ -151,6 +167,11 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
                     var result = await call(grain, argument).ConfigureAwait(false);
                     succeeded = true;
                     return result;
+                }
+                catch (StaleActivationException) when (++runs < StaleRuns)
+                {
+                    Deactivate(activation);
+                    continue;
                 }
                 catch (StorageConflictException)
                 {
