@@ -129,4 +129,25 @@ public sealed class FreeBedIndexTests : IAsyncLifetime
         var error = await Assert.ThrowsAsync<DomainException>(() => restarted.RegisterAsync(DistrictCardiology, iin, _world.Today.AddDays(2), requestId: "again"));
         Assert.Equal("ACTIVE_REFERRAL_EXISTS", error.Reason);
     }
+
+    [Fact]
+    public void A_hospitals_free_days_are_summed_over_the_range_however_far_its_window_has_grown()
+    {
+        var entry = new FreeBedIndex.Entry(new Hospital("H", "hospital", "75", new HashSet<string> { "101" }));
+        var today = _world.Today.DayNumber;
+        Assert.Equal((0, 0), entry.FreeIn(today, today + 30));
+
+        entry.SetFree(today + 3, 2);
+        entry.SetFree(today + 200, 5); // past the window: it grows forward
+        entry.SetFree(today - 30, 7);  // before it: it grows back
+        entry.SetFree(today + 40, 1);
+        entry.SetFree(today + 3, 4);   // changed in place
+
+        Assert.Equal((today + 3, 4), entry.FreeIn(today, today + 30));
+        Assert.Equal((today + 3, 5), entry.FreeIn(today, today + 40));
+        Assert.Equal((today - 30, 17), entry.FreeIn(today - 100, today + 300));
+        Assert.Equal((today + 200, 5), entry.FreeIn(today + 41, today + 200));
+        Assert.Equal((0, 0), entry.FreeIn(today + 4, today + 39));
+        Assert.Equal((0, 0), entry.FreeIn(today + 500, today + 600));
+    }
 }

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Collections.Concurrent;
+using System.Numerics;
 using BedBureau.BedGrain.Storage;
 
 namespace BedBureau.BedGrain.Domain;
@@ -180,7 +181,10 @@ public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time
     /// <summary>One grain's free slots per day and its census. Written only by its grain.</summary>
     internal sealed class Entry(Hospital hospital)
     {
-        private Days _days = new(0, []);
+        // The first day's number, then the free slots of each day from it: one array, replaced
+        // whole when the window moves, so a search reads one consistent object without a lock
+        // and without a second pointer to follow per hospital.
+        private int[] _days = [0];
 
         public Hospital Hospital { get; } = hospital;
 
@@ -191,56 +195,68 @@ public sealed class FreeBedIndex(ReferenceDirectory directory, TimeProvider time
         public void SetFree(int day, int free)
         {
             var days = _days;
-            var index = day - days.First;
-            if ((uint)index >= (uint)days.Free.Length)
+            var index = day - days[0] + 1;
+            if (index < 1 || index >= days.Length)
             {
                 days = Grow(days, day);
-                index = day - days.First;
+                index = day - days[0] + 1;
             }
 
-            days.Free[index] = free;
+            days[index] = free;
         }
 
         public (int EarliestDay, int Slots) FreeIn(int from, int to)
         {
-            var days = _days;
-            var start = Math.Max(from, days.First) - days.First;
-            var end = Math.Min(to, days.First + days.Free.Length - 1) - days.First;
-            var earliest = 0;
-            var slots = 0;
-            var free = days.Free;
-            for (var i = start; i <= end; i++)
+            var days = Volatile.Read(ref _days);
+            var first = days[0];
+            var start = Math.Max(from, first) - first + 1;
+            var end = Math.Min(to, first + days.Length - 2) - first + 1;
+            if (end < start)
             {
-                var n = free[i];
-                if (n > 0)
-                {
-                    if (slots == 0)
-                    {
-                        earliest = days.First + i;
-                    }
-
-                    slots += n;
-                }
+                return (0, 0);
             }
 
-            return (earliest, slots);
+            // Counts are never negative (a day over capacity has 0 free), so the earliest day with
+            // room is the first that is not 0; both steps are vectorized (a national search runs
+            // this for every hospital offering the profile).
+            var range = days.AsSpan(start, end - start + 1);
+            var earliest = range[0] > 0 ? 0 : range.IndexOfAnyExcept(0); // most often the first day has room
+            return earliest < 0 ? (0, 0) : (first + start - 1 + earliest, Sum(range[earliest..]));
         }
 
-        private Days Grow(Days days, int day)
+        private int[] Grow(int[] days, int day)
         {
             // Room around the date: calendars move forward a day at a time.
-            var first = days.Free.Length == 0 ? day - 7 : Math.Min(days.First, day - 7);
-            var last = days.Free.Length == 0 ? day + 120 : Math.Max(days.First + days.Free.Length - 1, day + 120);
-            var grown = new Days(first, new int[last - first + 1]);
-            if (days.Free.Length > 0)
+            var known = days.Length > 1;
+            var first = known ? Math.Min(days[0], day - 7) : day - 7;
+            var last = known ? Math.Max(days[0] + days.Length - 2, day + 120) : day + 120;
+            var grown = new int[last - first + 2];
+            grown[0] = first;
+            if (known)
             {
-                Array.Copy(days.Free, 0, grown.Free, days.First - first, days.Free.Length);
+                Array.Copy(days, 1, grown, days[0] - first + 1, days.Length - 1);
             }
 
             Volatile.Write(ref _days, grown);
             return grown;
         }
 
-        private sealed record Days(int First, int[] Free);
+        private static int Sum(ReadOnlySpan<int> values)
+        {
+            var total = Vector<int>.Zero;
+            var i = 0;
+            for (; i <= values.Length - Vector<int>.Count; i += Vector<int>.Count)
+            {
+                total += new Vector<int>(values[i..]);
+            }
+
+            var sum = Vector.Sum(total);
+            for (; i < values.Length; i++)
+            {
+                sum += values[i];
+            }
+
+            return sum;
+        }
     }
 }
