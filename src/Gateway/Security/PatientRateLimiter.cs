@@ -43,7 +43,7 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
 
     public void Take(ServerCallContext context)
     {
-        if (TryTake(context.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None) is { } wait)
+        if (TryTake(AddressOf(context)) is { } wait)
         {
             context.ResponseTrailers.Add("retry-after", wait.ToString(System.Globalization.CultureInfo.InvariantCulture));
             throw new RpcException(StatusCode.ResourceExhausted, $"[RATE_LIMITED] Too many lookups from this address; retry after {wait} s.");
@@ -51,7 +51,7 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
     }
 
     /// <summary>A lookup failed (unknown code or wrong key): it spends the national budget, or once that is spent, penalizes its address.</summary>
-    public void Failed(ServerCallContext context) => Failed(context.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None);
+    public void Failed(ServerCallContext context) => Failed(AddressOf(context));
 
     /// <returns>Whether the address was penalized.</returns>
     internal bool Failed(IPAddress address)
@@ -105,6 +105,8 @@ public sealed class PatientRateLimiter(TimeProvider time, double perSecond = 1.0
             return Math.Ceiling((1 - bucket.Tokens) / perSecond);
         }
     }
+
+    private static IPAddress AddressOf(ServerCallContext context) => context.HttpContext.Connection.RemoteIpAddress ?? IPAddress.None;
 
     /// <summary>The bucket's key: an IPv4 address (also one mapped into IPv6), or an IPv6 address's /64.</summary>
     internal static IPAddress KeyOf(IPAddress address)
