@@ -29,6 +29,13 @@ public sealed record NationalDayOptions
     /// <summary>The bureau's date (Kazakhstan); by default this machine's.</summary>
     public DateOnly? Today { get; init; }
 
+    /// <summary>
+    /// More than 0: instead of the day, every hospital reports all its profiles this many times in
+    /// a row (the first round on grains as it finds them, the next ones on warm grains): the
+    /// gateway's capacity for ReportBeds, each round timed on its own.
+    /// </summary>
+    public int ReportingRounds { get; init; }
+
     /// <summary>Moves the bureau's clock on, for no-shows (2 days after the planned date); null skips them.</summary>
     public Func<TimeSpan, Task>? AdvanceClock { get; init; }
 
@@ -83,6 +90,11 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         }
 
         await Phase("directory", $"{hospitalKeys.Length} hospitals", () => LoadDirectoryAsync(hospitalKeys, cancellationToken)).ConfigureAwait(false);
+        if (options.ReportingRounds > 0)
+        {
+            return await ReportingRoundsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var day = Stopwatch.StartNew();
         var profiles = _hospitals.Values.Sum(h => h.Profiles.Count);
         await Phase("reporting hour", $"{_hospitals.Count} hospitals, {profiles} profiles, then their calendars", () => ReportingHourAsync(cancellationToken)).ConfigureAwait(false);
@@ -180,26 +192,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     {
         var hospitals = _hospitals.Values.ToArray();
         var lastDay = _today.AddDays(30);
-
-        // CPU of both sides of the burst: on two shared cores the tool's own share bounds the rate too.
-        var cpuBefore = await CpuNowAsync().ConfigureAwait(false);
-        var watch = Stopwatch.StartNew();
-        await ForEachAsync(hospitals.Length, options.Concurrency, async i =>
-        {
-            var hospital = hospitals[i];
-            var random = new Random(options.Seed ^ hospital.Id.GetHashCode(StringComparison.Ordinal));
-            var report = new ReportBedsRequest { RequestId = $"day-{options.Seed}-{_today:yyyyMMdd}-beds-{hospital.Id}" };
-            foreach (var (profile, total) in hospital.Profiles)
-            {
-                var occupied = (int)(total * (0.55 + random.NextDouble() * 0.45));
-                var closed = random.Next(10) == 0 ? Math.Min(1, total - occupied) : 0;
-                report.Reports.Add(new BedReport { BedProfileCode = profile, Total = total, Occupied = occupied, Free = total - occupied - closed });
-            }
-
-            await _stats.CallAsync("ReportBeds", () => _channel.UnaryAsync(Api.ReportBeds, report, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
-        }).ConfigureAwait(false);
-        _reportBedsTook = watch.Elapsed;
-        _reportBedsCpu = await CpuNowAsync().ConfigureAwait(false) - cpuBefore;
+        (_reportBedsTook, _reportBedsCpu) = await ReportAllBedsAsync("beds", cancellationToken).ConfigureAwait(false);
 
         var calendars = hospitals.SelectMany(h => h.Profiles.Select(p => (Hospital: h, Profile: p.Key, Total: p.Value))).ToArray();
         await ForEachAsync(calendars.Length, options.Concurrency, async i =>
@@ -211,6 +204,60 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             request.Days.Add(new AdmissionDay { Date = Date(lastDay), Slots = slots });
             await _stats.CallAsync("SetAdmissionCapacity", () => _channel.UnaryAsync(Api.SetAdmissionCapacity, request, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>The reporting hour's burst <see cref="NationalDayOptions.ReportingRounds"/> times: ReportBeds alone, at saturation.</summary>
+    private async Task<NationalDayResult> ReportingRoundsAsync(CancellationToken cancellationToken)
+    {
+        var profiles = _hospitals.Values.Sum(h => h.Profiles.Count);
+        var text = new System.Text.StringBuilder();
+        text.AppendLine();
+        text.AppendLine($"ReportBeds against {options.Server}: {_hospitals.Count} hospitals report their {profiles} profiles, {options.ReportingRounds} rounds, {options.Concurrency} calls in flight");
+        var total = Stopwatch.StartNew();
+        for (var round = 1; round <= options.ReportingRounds; round++)
+        {
+            var (took, cpu) = await ReportAllBedsAsync($"beds{round}", cancellationToken).ConfigureAwait(false);
+            text.AppendLine($"  round {round}: {profiles / took.TotalSeconds,7:0} profile updates/s ({took.TotalSeconds:0.00} s); CPU per update: load tool {cpu.Tool.TotalMicroseconds / profiles:0} µs" +
+                (cpu.Gateway is { } gateway ? $", gateway {gateway.TotalMicroseconds / profiles:0} µs" : "") +
+                (cpu.Machine is { } machine ? $", rest of the machine {Math.Max(0, (machine - cpu.Tool - (cpu.Gateway ?? TimeSpan.Zero)).TotalMicroseconds) / profiles:0} µs" : ""));
+        }
+
+        var (rpc, calls, refused, errors, p50, p99, max) = _stats.Summary(["ReportBeds"]).Single(s => s.Rpc == "ReportBeds");
+        text.AppendLine($"  {rpc}: {calls} calls, {refused} refused, {errors} errors; p50 {p50:0.00} ms, p99 {p99:0.00} ms, max {max:0.0} ms");
+        foreach (var sample in _stats.ErrorSamples)
+        {
+            text.AppendLine($"  error: {sample}");
+        }
+
+        text.AppendLine(_stats.TotalErrors == 0 ? "RESULT: PASS (no errors)" : $"RESULT: FAIL ({_stats.TotalErrors} errors)");
+        log.Write(text.ToString());
+        return new NationalDayResult(total.Elapsed, _hospitals.Count, 0, 0, _stats.TotalErrors, _violations, text.ToString());
+    }
+
+    /// <summary>Every hospital reports all its profiles in one ReportBeds: the burst's wall time and the CPU both sides spent on it.</summary>
+    private async Task<(TimeSpan Took, PhaseCpu Cpu)> ReportAllBedsAsync(string tag, CancellationToken cancellationToken)
+    {
+        var hospitals = _hospitals.Values.ToArray();
+
+        // CPU of both sides of the burst: on two shared cores the tool's own share bounds the rate too.
+        var cpuBefore = await CpuNowAsync().ConfigureAwait(false);
+        var watch = Stopwatch.StartNew();
+        await ForEachAsync(hospitals.Length, options.Concurrency, async i =>
+        {
+            var hospital = hospitals[i];
+            var random = new Random(options.Seed ^ hospital.Id.GetHashCode(StringComparison.Ordinal));
+            var report = new ReportBedsRequest { RequestId = $"day-{options.Seed}-{_today:yyyyMMdd}-{tag}-{hospital.Id}" };
+            foreach (var (profile, total) in hospital.Profiles)
+            {
+                var occupied = (int)(total * (0.55 + random.NextDouble() * 0.45));
+                var closed = random.Next(10) == 0 ? Math.Min(1, total - occupied) : 0;
+                report.Reports.Add(new BedReport { BedProfileCode = profile, Total = total, Occupied = occupied, Free = total - occupied - closed });
+            }
+
+            await _stats.CallAsync("ReportBeds", () => _channel.UnaryAsync(Api.ReportBeds, report, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+        var took = watch.Elapsed;
+        return (took, await CpuNowAsync().ConfigureAwait(false) - cpuBefore);
     }
 
     /// <summary>

@@ -9,7 +9,8 @@ var concurrency = new Option<int>("--concurrency") { Description = "Calls in fli
 var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };
 var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the hottest code's framed GetQueueStatusRequest here (an h2load request body)" };
 var gatewayMetrics = new Option<string?>("--gateway-metrics") { Description = "The gateway's /metrics URL: prints its CPU per ReportBeds profile update" };
-var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody, gatewayMetrics };
+var reportingRounds = new Option<int>("--reporting-rounds") { Description = "Instead of the day: every hospital reports all its profiles this many times in a row (ReportBeds at saturation, warm after the first round)" };
+var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody, gatewayMetrics, reportingRounds };
 root.SetAction(async (result, cancellationToken) =>
 {
     var day = new NationalDay(new NationalDayOptions
@@ -21,6 +22,7 @@ root.SetAction(async (result, cancellationToken) =>
         LookupConcurrency = result.GetValue(concurrency) * 2,
         Seed = result.GetValue(seed),
         GatewayMetrics = result.GetValue(gatewayMetrics),
+        ReportingRounds = result.GetValue(reportingRounds),
     }, Console.Out);
     var outcome = await day.RunAsync(cancellationToken);
     if (result.GetValue(lookupBody) is { } file && outcome.HotLookup is { } lookup)

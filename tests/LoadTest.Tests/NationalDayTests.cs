@@ -1,7 +1,10 @@
 using System.Net;
 using System.Net.Sockets;
+using BedBureau.BedGrain;
+using BedBureau.BedGrain.Domain;
 using BedBureau.Gateway;
 using BedBureau.Gateway.Sample;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using Xunit.Abstractions;
@@ -15,77 +18,73 @@ public sealed class NationalDayTests(ITestOutputHelper output)
     public async Task The_short_national_day_runs_without_errors_and_the_store_keeps_its_invariants()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N"));
-        var address = $"http://127.0.0.1:{TestPorts.Free()}";
-        var http = $"http://127.0.0.1:{TestPorts.Free()}";
-        var app = GatewayApp.Build(
-        [
-            $"--Kestrel:Endpoints:Grpc:Url={address}",
-            $"--Kestrel:Endpoints:Http:Url={http}",
-            $"--Storage:DataDirectory={dataDirectory}",
-            "--Sample:Hospitals=40",
-            "--Sample:Referrals=400",
-            "--Sample:HospitalKeys=40",
-            "--Sample:PolyclinicKeys=1000",
-            "--Patients:LookupsPerSecond=1000000000",
-            "--Patients:LookupBurst=1000000000",
-            "--Logging:LogLevel:Default=Warning",
-        ], builder => builder.Services.AddSingleton<TimeProvider>(time));
-        try
+        await using var gateway = await LoadTestGateway.StartAsync(time);
+        using var log = new StringWriter();
+        var day = new NationalDay(new NationalDayOptions
         {
-            await GatewayApp.InitializeAsync(app);
-            await app.StartAsync();
-            using var log = new StringWriter();
-            var day = new NationalDay(new NationalDayOptions
+            Server = gateway.Address,
+            KeysFile = gateway.KeysFile,
+            Scale = 0.01,
+            Concurrency = 16,
+            LookupConcurrency = 32,
+            GatewayMetrics = gateway.Metrics,
+            Today = DateOnly.FromDateTime(time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime),
+            AdvanceClock = by =>
             {
-                Server = address,
-                KeysFile = Path.Combine(dataDirectory, "demo-keys.json"),
-                Scale = 0.01,
-                Concurrency = 16,
-                LookupConcurrency = 32,
-                GatewayMetrics = $"{http}/metrics",
-                Today = DateOnly.FromDateTime(time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime),
-                AdvanceClock = by =>
-                {
-                    time.Advance(by);
-                    return Task.CompletedTask;
-                },
-            }, log);
+                time.Advance(by);
+                return Task.CompletedTask;
+            },
+        }, log);
 
-            var result = await day.RunAsync(CancellationToken.None);
+        var result = await day.RunAsync(CancellationToken.None);
 
-            output.WriteLine(log.ToString());
-            Assert.True(result.Passed, result.Report);
-            Assert.Equal(40, result.Hospitals);
-            Assert.InRange(result.Acknowledged, 80, 85);
-            Assert.True(result.NoShows > 0, "some of today's referrals were left to expire as no-shows");
-            Assert.Contains("RESULT: PASS", result.Report, StringComparison.Ordinal);
+        output.WriteLine(log.ToString());
+        Assert.True(result.Passed, result.Report);
+        Assert.Equal(40, result.Hospitals);
+        Assert.InRange(result.Acknowledged, 80, 85);
+        Assert.True(result.NoShows > 0, "some of today's referrals were left to expire as no-shows");
+        Assert.Contains("RESULT: PASS", result.Report, StringComparison.Ordinal);
 
-            // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
-            Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
+        // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
+        Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
 
-            // Polyclinics refer with diagnoses that fit the bed profile.
-            var bureau = app.Services.GetRequiredService<BureauHost>().Bureau;
-            var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
-            Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
-            Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
+        // Polyclinics refer with diagnoses that fit the bed profile.
+        var bureau = gateway.Bureau;
+        var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
+        Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
+        Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
 
-            // Every region's polyclinics have keys here: each patient is referred by one of their own region.
-            Assert.All(referrals, r => Assert.StartsWith($"PC-{r.Referral.PatientRegionCode}-", r.Referral.ReferringOrganizationId, StringComparison.Ordinal));
-            Assert.True(referrals.Select(r => r.Referral.ReferringOrganizationId).Distinct().Count() > 10, "many polyclinics refer");
-        }
-        finally
+        // Every region's polyclinics have keys here: each patient is referred by one of their own region.
+        Assert.All(referrals, r => Assert.StartsWith($"PC-{r.Referral.PatientRegionCode}-", r.Referral.ReferringOrganizationId, StringComparison.Ordinal));
+        Assert.True(referrals.Select(r => r.Referral.ReferringOrganizationId).Distinct().Count() > 10, "many polyclinics refer");
+    }
+
+    [Fact]
+    public async Task Reporting_rounds_commit_every_profile_of_every_hospital_once_per_round()
+    {
+        await using var gateway = await LoadTestGateway.StartAsync(TimeProvider.System);
+        var bureau = gateway.Bureau;
+        var grains = bureau.Directory.Hospitals.SelectMany(h => h.ProfileCodes.Select(p => new BedGrainKey(h.Id, p))).ToArray();
+        async Task<long[]> VersionsAsync() => await Task.WhenAll(grains.Select(key => bureau.Grains.CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.Version))));
+        var before = await VersionsAsync();
+        using var log = new StringWriter();
+
+        var result = await new NationalDay(new NationalDayOptions
         {
-            await app.StopAsync();
-            await app.DisposeAsync();
-            try
-            {
-                Directory.Delete(dataDirectory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
-        }
+            Server = gateway.Address,
+            KeysFile = gateway.KeysFile,
+            Concurrency = 16,
+            GatewayMetrics = gateway.Metrics,
+            ReportingRounds = 3,
+        }, log).RunAsync(CancellationToken.None);
+
+        output.WriteLine(log.ToString());
+        Assert.True(result.Passed, result.Report);
+        Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(result.Report, @"round \d: +\d+ profile updates/s \([\d.]+ s\); CPU per update: load tool \d+ µs, gateway \d+ µs").Count);
+        Assert.Contains("ReportBeds: 120 calls, 0 refused, 0 errors", result.Report, StringComparison.Ordinal);
+        var after = await VersionsAsync();
+        Assert.All(grains.Select((key, i) => (key, Commits: after[i] - before[i])), g => Assert.True(g.Commits == 3, $"{g.key}: {g.Commits} commits"));
+        Assert.All(grains, key => Assert.NotNull(bureau.FreeBeds.CensusOf(key)));
     }
 
     [Fact]
@@ -101,5 +100,73 @@ public sealed class NationalDayTests(ITestOutputHelper output)
 
         Assert.Equal(53.212034, NationalDay.ParseProcessCpu(exposition).TotalSeconds, precision: 6);
         Assert.Equal(TimeSpan.Zero, NationalDay.ParseProcessCpu("dotnet_process_cpu_count 2\n"));
+    }
+}
+
+/// <summary>A gateway on the sample data (40 hospitals, each with a key) in this process, on a port of its own.</summary>
+internal sealed class LoadTestGateway : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly string _dataDirectory;
+
+    private LoadTestGateway(WebApplication app, string dataDirectory, string address, string http)
+    {
+        _app = app;
+        _dataDirectory = dataDirectory;
+        Address = address;
+        Metrics = $"{http}/metrics";
+    }
+
+    public string Address { get; }
+
+    public string Metrics { get; }
+
+    public string KeysFile => Path.Combine(_dataDirectory, "demo-keys.json");
+
+    public Bureau Bureau => _app.Services.GetRequiredService<BureauHost>().Bureau;
+
+    public static async Task<LoadTestGateway> StartAsync(TimeProvider time)
+    {
+        var dataDirectory = Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N"));
+        var address = $"http://127.0.0.1:{TestPorts.Free()}";
+        var http = $"http://127.0.0.1:{TestPorts.Free()}";
+        var app = GatewayApp.Build(
+        [
+            $"--Kestrel:Endpoints:Grpc:Url={address}",
+            $"--Kestrel:Endpoints:Http:Url={http}",
+            $"--Storage:DataDirectory={dataDirectory}",
+            "--Sample:Hospitals=40",
+            "--Sample:Referrals=400",
+            "--Sample:HospitalKeys=40",
+            "--Sample:PolyclinicKeys=1000",
+            "--Patients:LookupsPerSecond=1000000000",
+            "--Patients:LookupBurst=1000000000",
+            "--Logging:LogLevel:Default=Warning",
+        ], builder => builder.Services.AddSingleton(time));
+        var gateway = new LoadTestGateway(app, dataDirectory, address, http);
+        try
+        {
+            await GatewayApp.InitializeAsync(app);
+            await app.StartAsync();
+            return gateway;
+        }
+        catch
+        {
+            await gateway.DisposeAsync();
+            throw;
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+        try
+        {
+            Directory.Delete(_dataDirectory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
     }
 }
