@@ -11,7 +11,8 @@
 #      at saturation: every hospital reports all its profiles $ROUNDS times more on the same gateway
 # Store: SQLite in a temporary directory; PG=1 uses a fresh database on $PG_URL instead.
 # Needs: dotnet, h2load (nghttp2-client), psql for PG=1.
-# Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000), ROUNDS (5),
+# Settings: SCALE (1), SEED_REFERRALS (300000), DURATION (10 s), CLIENTS (50), STREAMS (10), RATE (20000), ROUNDS (20),
+#   ROUND_CONCURRENCY (128: hospitals reporting at once in the ReportBeds rounds),
 #   DATA: a data directory a previous run seeded (SQLite): skips the first start (seeding 300,000
 #   referrals takes minutes); LOAD_SEED: the day's seed (new request ids and patients each run).
 #   REDIS: host:port of a Redis for the lookup cache (else the in-process cache).
@@ -26,7 +27,8 @@ DURATION=${DURATION:-10}
 CLIENTS=${CLIENTS:-50}
 STREAMS=${STREAMS:-10}
 RATE=${RATE:-20000}
-ROUNDS=${ROUNDS:-5}
+ROUNDS=${ROUNDS:-20}
+ROUND_CONCURRENCY=${ROUND_CONCURRENCY:-128}
 GRPC_PORT=${GRPC_PORT:-50561}
 HTTP_PORT=${HTTP_PORT:-50562}
 PG=${PG:-0}
@@ -135,9 +137,9 @@ per_client=$((RATE / CLIENTS))
 run "healthz at $RATE/s (baseline)" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "$health"
 run "GetQueueStatus at $RATE/s" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "${grpc[@]}" "$lookup"
 
-echo "== ReportBeds at saturation: every hospital reports all its profiles, $ROUNDS rounds"
+echo "== ReportBeds at saturation: every hospital reports all its profiles, $ROUNDS rounds, $ROUND_CONCURRENCY hospitals at once"
 dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
-  --keys "${DATA:-$work/data}/demo-keys.json" --seed "$LOAD_SEED" --reporting-rounds "$ROUNDS" \
+  --keys "${DATA:-$work/data}/demo-keys.json" --seed "$LOAD_SEED" --reporting-rounds "$ROUNDS" --concurrency "$ROUND_CONCURRENCY" \
   --gateway-metrics "http://127.0.0.1:$HTTP_PORT/metrics" | grep -vE '^[0-9:]+ ' || { echo "REPORTBEDS ROUNDS FAILED: see above"; exit 1; }
 
 [ "$day_status" = 0 ] || { echo "THE NATIONAL DAY FAILED (exit $day_status): see above"; exit 1; }

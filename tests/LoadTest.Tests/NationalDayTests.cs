@@ -81,6 +81,7 @@ public sealed class NationalDayTests(ITestOutputHelper output)
         output.WriteLine(log.ToString());
         Assert.True(result.Passed, result.Report);
         Assert.Equal(3, System.Text.RegularExpressions.Regex.Matches(result.Report, @"round \d: +\d+ profile updates/s \([\d.]+ s\); CPU per update: load tool \d+ µs, gateway \d+ µs").Count);
+        Assert.Matches(@"rounds 2-3 together: +\d+ profile updates/s", result.Report);
         Assert.Contains("ReportBeds: 120 calls, 0 refused, 0 errors", result.Report, StringComparison.Ordinal);
         var after = await VersionsAsync();
         Assert.All(grains.Select((key, i) => (key, Commits: after[i] - before[i])), g => Assert.True(g.Commits == 3, $"{g.key}: {g.Commits} commits"));
