@@ -264,11 +264,14 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
             var hospital = hospitals[i];
             var random = new Random(options.Seed ^ hospital.Id.GetHashCode(StringComparison.Ordinal));
             var report = new ReportBedsRequest { RequestId = $"day-{options.Seed}-{_today:yyyyMMdd}-{tag}-{hospital.Id}" };
+
+            // As HospitalAdapter sends them: each count with the time of the export it comes from.
+            var exportedAt = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
             foreach (var (profile, total) in hospital.Profiles)
             {
                 var occupied = (int)(total * (0.55 + random.NextDouble() * 0.45));
                 var closed = random.Next(10) == 0 ? Math.Min(1, total - occupied) : 0;
-                report.Reports.Add(new BedReport { BedProfileCode = profile, Total = total, Occupied = occupied, Free = total - occupied - closed });
+                report.Reports.Add(new BedReport { BedProfileCode = profile, Total = total, Occupied = occupied, Free = total - occupied - closed, ReportedAt = exportedAt });
             }
 
             await _stats.CallAsync("ReportBeds", () => _channel.UnaryAsync(Api.ReportBeds, report, Deadline(cancellationToken, hospital.Auth))).ConfigureAwait(false);
