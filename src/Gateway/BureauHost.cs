@@ -70,7 +70,10 @@ public sealed partial class BureauHost(
         var runtime = new GrainRuntimeOptions
         {
             MailboxBound = configuration.GetValue("Bureau:MailboxBound", 1000),
-            IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 15.0)),
+            // Hospitals report once a day or more: a grain idle for a day and a bit leaves memory;
+            // one idle for minutes only lets go of its referrals, so the next report finds it active.
+            IdleTimeout = TimeSpan.FromMinutes(configuration.GetValue("Bureau:IdleMinutes", 26 * 60.0)),
+            TrimAfter = TimeSpan.FromMinutes(configuration.GetValue("Bureau:TrimMinutes", 15.0)),
         };
         var durable = PatientRuleIsDurable(configuration, _storage.Dialect);
         var started = time.GetTimestamp();

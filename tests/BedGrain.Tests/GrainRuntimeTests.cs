@@ -25,6 +25,10 @@ public sealed class GrainRuntimeTests
 
         public int FailedWakeUps;
 
+        public int Trims;
+
+        public void Trim() => Trims++;
+
         public Task WakeUpAsync(CancellationToken cancellationToken)
         {
             if (Clock is not null && NextWakeUp > Clock.GetUtcNow())
@@ -44,12 +48,12 @@ public sealed class GrainRuntimeTests
         }
     }
 
-    private static GrainRuntime<string, CountingGrain> Runtime(FakeTimeProvider time, Func<int>? activations = null, int mailbox = 1000)
+    private static GrainRuntime<string, CountingGrain> Runtime(FakeTimeProvider time, Func<int>? activations = null, int mailbox = 1000, TimeSpan? trimAfter = null)
     {
         var count = 0;
         return new GrainRuntime<string, CountingGrain>(
             (_, _) => Task.FromResult(new CountingGrain(Interlocked.Increment(ref count))),
-            new GrainRuntimeOptions { MailboxBound = mailbox, IdleTimeout = TimeSpan.FromMinutes(10) },
+            new GrainRuntimeOptions { MailboxBound = mailbox, IdleTimeout = TimeSpan.FromMinutes(10), TrimAfter = trimAfter },
             time);
     }
 
@@ -171,6 +175,28 @@ public sealed class GrainRuntimeTests
         Assert.NotSame(first, second);
         Assert.Equal(2, runtime.Activations);
         Assert.Equal(1, runtime.Deactivations);
+    }
+
+    [Fact]
+    public async Task An_idle_grain_is_trimmed_and_stays_active_until_its_idle_timeout()
+    {
+        var time = new FakeTimeProvider();
+        await using var runtime = Runtime(time, trimAfter: TimeSpan.FromMinutes(2));
+        var grain = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
+        var busy = await runtime.CallAsync("b", 0, (g, _) => Task.FromResult(g));
+
+        time.Advance(TimeSpan.FromMinutes(1)); // a sweep: nobody idle for 2 minutes yet
+        await runtime.CallAsync("b", 0, (g, _) => Task.FromResult(g));
+        time.Advance(TimeSpan.FromMinutes(1.5)); // "a" idle 2.5 minutes, "b" 1.5
+        await WaitUntil(() => grain.Trims > 0);
+
+        Assert.Equal(0, busy.Trims);
+        Assert.Same(grain, await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g)));
+        Assert.Equal((2, 0), (runtime.Activations, runtime.Deactivations));
+
+        time.Advance(TimeSpan.FromMinutes(11));
+        await WaitUntil(() => runtime.ActivationCount == 0);
+        Assert.NotSame(grain, await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g)));
     }
 
     [Fact]

@@ -1,4 +1,5 @@
 using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
 using BedBureau.BedGrain.Storage;
 using static BedBureau.BedGrain.Tests.TestWorld;
 
@@ -47,6 +48,39 @@ public sealed class ReferralLoadingTests
         await after.Bureau.RecoverAsync(default);
         _storage.ReferralLoads = 0;
         return after;
+    }
+
+    [Fact]
+    public async Task A_grain_idle_for_the_trim_time_lets_go_of_its_referrals_stays_active_and_loads_them_again_for_a_referral_operation()
+    {
+        await using var world = new TestWorld(_storage, runtime: new GrainRuntimeOptions { TrimAfter = TimeSpan.FromMinutes(10), IdleTimeout = TimeSpan.FromDays(1) });
+        await world.OpenCalendarAsync(CityCardiology, 2, days: 5);
+        var tomorrow = world.Today.AddDays(1);
+        var patient = AdultIin();
+        var first = await world.RegisterAsync(CityCardiology, patient, tomorrow, requestId: "first");
+        var second = await world.RegisterAsync(CityCardiology, AdultIin(), tomorrow);
+        _storage.ReferralLoads = 0;
+
+        world.Time.Advance(TimeSpan.FromMinutes(16)); // the idle sweep (synchronous on the fake clock) trims the grain
+
+        // The day's report: the grain is still active and needs no referrals.
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(40, 30, 10, 0, 0, null));
+        var (queueLength, nextWakeUp) = await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult((g.QueueLength, g.NextWakeUp)));
+        Assert.Equal((1L, 0), (world.Bureau.Grains.Activations, _storage.ReferralLoads));
+        Assert.Equal(2, queueLength);
+        Assert.NotNull(nextWakeUp); // the no-shows of tomorrow's referrals stay due
+
+        // A patient's lookup loads the referrals again, once; the queue is as it was.
+        var view = await world.Bureau.GetForPatientAsync(second.View.Referral.HospitalizationCode, second.AccessKey);
+        Assert.Equal((2, 1), (view.QueuePosition, _storage.ReferralLoads));
+
+        // Their slots still count, the patient's hold stands, and a repeated registration answers its first result.
+        var full = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, AdultIin(), tomorrow));
+        var twice = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, patient, tomorrow.AddDays(1)));
+        var again = await world.RegisterAsync(CityCardiology, patient, tomorrow, requestId: "first");
+        Assert.Equal(("NO_FREE_SLOT", "ACTIVE_REFERRAL_EXISTS"), (full.Reason, twice.Reason));
+        Assert.Equal((first.View.Referral.HospitalizationCode, first.AccessKey), (again.View.Referral.HospitalizationCode, again.AccessKey));
+        Assert.Equal((1L, 1), (world.Bureau.Grains.Activations, _storage.ReferralLoads));
     }
 
     [Fact]

@@ -28,9 +28,9 @@ public sealed class BedProfileGrain : IGrain
     private readonly BedGrainContext _context;
     private readonly Dictionary<DateOnly, int> _slots = [];
     private readonly Dictionary<DateOnly, int> _reserved = [];
-    private readonly Dictionary<string, CompactReferral> _referrals = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, CompactReferral> _activeBySequence = [];
-    private readonly QueueIndex _queue = new();
+    private Dictionary<string, CompactReferral> _referrals = new(StringComparer.Ordinal);
+    private Dictionary<long, CompactReferral> _activeBySequence = [];
+    private QueueIndex _queue = new();
     private readonly FreeBedIndex.Entry? _index;
     private readonly Dictionary<string, IdempotencyRecord> _idempotency = new(StringComparer.Ordinal);
     private readonly Queue<IdempotencyRecord> _idempotencyByAge = new();
@@ -141,6 +141,35 @@ public sealed class BedProfileGrain : IGrain
         }
 
         _referralsLoaded = true;
+    }
+
+    /// <summary>
+    /// Lets go of the referrals, the bulk of a grain's memory, until its next referral operation
+    /// loads them again; the census, calendar, reservations per date, version and recent request
+    /// ids stay, so a hospital's next report needs no load. The daily reporting hour then finds
+    /// its grains active, however long the day was.
+    /// </summary>
+    public void Trim()
+    {
+        // A grain never stored has nothing to load again: it keeps its (empty or new) referrals.
+        if (!_referralsLoaded || _version == 0)
+        {
+            return;
+        }
+
+        _referrals = new(StringComparer.Ordinal);
+        _activeBySequence = [];
+        _queue = new();
+        foreach (var (key, record) in _idempotency)
+        {
+            if (record.IsRegistration)
+            {
+                _idempotency.Remove(key); // loaded again with the referrals
+            }
+        }
+
+        _idempotency.TrimExcess();
+        _referralsLoaded = false;
     }
 
     public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);

@@ -10,6 +10,15 @@ public interface IGrain
 
     /// <summary>Runs as a turn of its own when <see cref="NextWakeUp"/> has come.</summary>
     Task WakeUpAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Lets go of state the grain can load again when a call needs it. Called between turns once
+    /// the activation has not been called for <see cref="GrainRuntimeOptions.TrimAfter"/>; the
+    /// activation stays.
+    /// </summary>
+    void Trim()
+    {
+    }
 }
 
 /// <summary>Thrown when a grain's mailbox is full: the caller should back off (RESOURCE_EXHAUSTED).</summary>
@@ -56,6 +65,9 @@ public sealed record GrainRuntimeOptions
     /// <summary>An activation not called for this long is deactivated.</summary>
     public TimeSpan IdleTimeout { get; init; } = TimeSpan.FromMinutes(15);
 
+    /// <summary>An activation not called for this long is trimmed (<see cref="IGrain.Trim"/>) and stays; null: never.</summary>
+    public TimeSpan? TrimAfter { get; init; }
+
     /// <summary>A wake-up that failed (storage down, a stale activation) is tried again after this.</summary>
     public TimeSpan WakeUpRetryAfter { get; init; } = TimeSpan.FromMinutes(1);
 }
@@ -63,8 +75,8 @@ public sealed record GrainRuntimeOptions
 /// <summary>
 /// Orleans' semantics in small: grains addressed by key, activated on first call, exactly one
 /// activation per key in the process, one call at a time per grain (turn-based, not reentrant,
-/// also across the call's awaits), bounded mailboxes, idle deactivation, wake-ups by
-/// <see cref="TimeProvider"/>.
+/// also across the call's awaits), bounded mailboxes, idle deactivation (and trimming before it),
+/// wake-ups by <see cref="TimeProvider"/>.
 /// </summary>
 public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsyncDisposable
     where TKey : notnull
@@ -87,8 +99,8 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         _activate = activate;
         _options = options;
         _time = time;
-        var sweep = options.IdleTimeout / 2;
-        _idleSweep = time.CreateTimer(_ => _ = DeactivateIdleAsync(), null, sweep, sweep);
+        var sweep = FirstIdleStep / 2;
+        _idleSweep = time.CreateTimer(_ => _ = SweepIdleAsync(), null, sweep, sweep);
     }
 
     public int ActivationCount => _activations.Count;
@@ -344,12 +356,16 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         return 0;
     }
 
-    private async Task DeactivateIdleAsync()
+    /// <summary>The idle time after which the sweep first does something to an activation.</summary>
+    private TimeSpan FirstIdleStep => _options.TrimAfter is { } trim && trim < _options.IdleTimeout ? trim : _options.IdleTimeout;
+
+    private async Task SweepIdleAsync()
     {
         var now = _time.GetTimestamp();
         foreach (var activation in _activations.Values)
         {
-            if (_time.GetElapsedTime(activation.LastUsed, now) < _options.IdleTimeout || Volatile.Read(ref activation.Waiting) > 0)
+            var idle = _time.GetElapsedTime(activation.LastUsed, now);
+            if (idle < FirstIdleStep || Volatile.Read(ref activation.Waiting) > 0)
             {
                 continue;
             }
@@ -361,9 +377,18 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
 
             try
             {
-                if (Volatile.Read(ref activation.Waiting) == 0)
+                if (Volatile.Read(ref activation.Waiting) > 0 || activation.Deactivated)
+                {
+                    continue;
+                }
+
+                if (idle >= _options.IdleTimeout)
                 {
                     Deactivate(activation);
+                }
+                else
+                {
+                    activation.Grain?.Trim();
                 }
             }
             finally
