@@ -221,19 +221,11 @@ public sealed class Bureau : IAsyncDisposable
                 }
             }
 
-            // Once more on fresh state when the first activation asked was stale. A second conflict
-            // goes to the caller (ABORTED: retry) rather than let the patient through on a guess.
-            for (var attempt = 1; ; attempt++)
-            {
-                try
-                {
-                    return await bureau.CallByCodeAsync(code, (code, cancellationToken),
-                        static (grain, a) => grain.IsActiveAsync(a.code, a.cancellationToken), cancellationToken).ConfigureAwait(false) ? code : null;
-                }
-                catch (StorageConflictException) when (attempt < 2)
-                {
-                }
-            }
+            // A stale activation answers nothing: the runtime asks a fresh one, and past its
+            // runs the conflict goes to the caller (ABORTED: retry) rather than let the patient
+            // through on a guess.
+            return await bureau.CallByCodeAsync(code, (code, cancellationToken),
+                static (grain, a) => grain.IsActiveAsync(a.code, a.cancellationToken), cancellationToken).ConfigureAwait(false) ? code : null;
         }
     }
 }

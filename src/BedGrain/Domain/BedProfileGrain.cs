@@ -646,10 +646,10 @@ public sealed class BedProfileGrain : IGrain
     /// <summary>
     /// For a patient grain: whether the referral its hold names is still active. The patient
     /// grain only records codes a bed grain committed, so a code this activation does not know
-    /// means it is stale (another activation committed since it loaded): it is dropped like any
-    /// stale activation and the caller retries on fresh state. So is an activation that calls
-    /// the referral active but is no longer the stored version: another node may have ended the
-    /// referral since, and a refusal must not rest on an old answer.
+    /// means it is stale (another activation committed since it loaded): the runtime runs the
+    /// question again on a fresh activation. So does an activation that calls the referral active
+    /// but is no longer the stored version: another node may have ended the referral since, and a
+    /// refusal must not rest on an old answer.
     /// </summary>
     public async Task<bool> IsActiveAsync(string code, CancellationToken cancellationToken)
     {
@@ -657,7 +657,7 @@ public sealed class BedProfileGrain : IGrain
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
         if (!_referrals.ContainsKey(code))
         {
-            throw new StorageConflictException($"{_key}: {code} was committed by another activation");
+            throw new StaleActivationException($"{_key}: {code} was committed by another activation");
         }
 
         if (NoShowsDue)
@@ -674,7 +674,7 @@ public sealed class BedProfileGrain : IGrain
         // (read without the remembered requests), and only from an activation loaded earlier.
         if (!loadedNow && (await _context.Storage.LoadAsync(_key, DateTimeOffset.MaxValue, cancellationToken).ConfigureAwait(false))?.Version != _version)
         {
-            throw new StorageConflictException($"{_key}: stored version is no longer {_version}");
+            throw new StaleActivationException($"{_key}: stored version is no longer {_version}");
         }
 
         return true;
