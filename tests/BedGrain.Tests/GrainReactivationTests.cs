@@ -95,6 +95,21 @@ public sealed class GrainReactivationTests
         Assert.Equal(registration.View.Referral.HospitalizationCode, retried.View.Referral.HospitalizationCode); // still the first result
     }
 
+    [Fact]
+    public async Task An_idle_grain_forgets_request_ids_past_their_retention_without_waiting_for_a_commit()
+    {
+        await using var world = new TestWorld(
+            runtime: new GrainRuntimeOptions { TrimAfter = TimeSpan.FromMinutes(10), IdleTimeout = TimeSpan.FromDays(30) },
+            options: new BedGrainOptions { IdempotencyRetention = TimeSpan.FromDays(1) });
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(10, 5, 5, 0, 0, null));
+
+        world.Time.Advance(TimeSpan.FromDays(2)); // the idle sweeps trim the grain; it stays active
+        var reused = await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(10, 7, 3, 0, 0, null));
+
+        Assert.Equal(3, reused.Free); // a new report, not the first one's answer
+        Assert.Equal(1, world.Bureau.Grains.Activations);
+    }
+
     private static async Task WaitUntil(Func<bool> condition)
     {
         // The idle sweep runs on the fake clock's timer callback; this only waits for it to finish.

@@ -145,12 +145,15 @@ public sealed class BedProfileGrain : IGrain
 
     /// <summary>
     /// Lets go of the referrals, the bulk of a grain's memory, until its next referral operation
-    /// loads them again; the census, calendar, reservations per date, version and recent request
-    /// ids stay, so a hospital's next report needs no load. The daily reporting hour then finds
-    /// its grains active, however long the day was.
+    /// loads them again, and of the request ids past their retention; the census, calendar,
+    /// reservations per date, version and recent request ids stay, so a hospital's next report
+    /// needs no load. The daily reporting hour then finds its grains active, however long the
+    /// day was.
     /// </summary>
     public void Trim()
     {
+        ForgetExpiredRequests();
+
         // A grain never stored has nothing to load again: it keeps its (empty or new) referrals.
         if (!_referralsLoaded || _version == 0)
         {
