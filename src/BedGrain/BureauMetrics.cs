@@ -24,6 +24,8 @@ public sealed class BureauMetrics
             "{activation}", "Grains activated (state loaded from storage).");
         meter.CreateObservableCounter("bedbureau.grain.deactivations", () => Observe(bureau(), static r => r.Deactivations),
             "{activation}", "Activations dropped: idle, or stale after another activation committed.");
+        meter.CreateObservableCounter("bedbureau.grain.trims", () => Observe(bureau(), static r => r.Trims),
+            "{activation}", "Idle activations that let go of state they load again when needed (a bed grain's referrals), staying active.");
         meter.CreateObservableGauge("bedbureau.grain.mailbox.depth", () => Observe(bureau(), static r => r.MailboxDepth().Total),
             "{call}", "Calls waiting behind a running turn, in all grains.");
         meter.CreateObservableGauge("bedbureau.grain.mailbox.deepest", () => Observe(bureau(), static r => r.MailboxDepth().Deepest),

@@ -27,7 +27,11 @@ public sealed class GrainRuntimeTests
 
         public int Trims;
 
-        public void Trim() => Trims++;
+        public bool Trim()
+        {
+            Trims++;
+            return true;
+        }
 
         public Task WakeUpAsync(CancellationToken cancellationToken)
         {
@@ -192,7 +196,7 @@ public sealed class GrainRuntimeTests
 
         Assert.Equal(0, busy.Trims);
         Assert.Same(grain, await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g)));
-        Assert.Equal((2, 0), (runtime.Activations, runtime.Deactivations));
+        Assert.Equal((2L, 0L, (long)grain.Trims), (runtime.Activations, runtime.Deactivations, runtime.Trims));
 
         time.Advance(TimeSpan.FromMinutes(11));
         await WaitUntil(() => runtime.ActivationCount == 0);

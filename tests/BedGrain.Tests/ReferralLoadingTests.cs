@@ -66,7 +66,7 @@ public sealed class ReferralLoadingTests
         // The day's report: the grain is still active and needs no referrals.
         await world.Bureau.ReportBedsAsync(CityCardiology, City, "beds", new BedReport(40, 30, 10, 0, 0, null));
         var (queueLength, nextWakeUp) = await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult((g.QueueLength, g.NextWakeUp)));
-        Assert.Equal((1L, 0), (world.Bureau.Grains.Activations, _storage.ReferralLoads));
+        Assert.Equal((1L, 1L, 0), (world.Bureau.Grains.Activations, world.Bureau.Grains.Trims, _storage.ReferralLoads));
         Assert.Equal(2, queueLength);
         Assert.NotNull(nextWakeUp); // the no-shows of tomorrow's referrals stay due
 

@@ -150,14 +150,14 @@ public sealed class BedProfileGrain : IGrain
     /// needs no load. The daily reporting hour then finds its grains active, however long the
     /// day was.
     /// </summary>
-    public void Trim()
+    public bool Trim()
     {
         ForgetExpiredRequests();
 
         // A grain never stored has nothing to load again: it keeps its (empty or new) referrals.
         if (!_referralsLoaded || _version == 0)
         {
-            return;
+            return false;
         }
 
         _referrals = new(StringComparer.Ordinal);
@@ -173,6 +173,7 @@ public sealed class BedProfileGrain : IGrain
 
         _idempotency.TrimExcess();
         _referralsLoaded = false;
+        return true;
     }
 
     public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);

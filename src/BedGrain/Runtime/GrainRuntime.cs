@@ -12,13 +12,11 @@ public interface IGrain
     Task WakeUpAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// Lets go of state the grain can load again when a call needs it. Called between turns once
-    /// the activation has not been called for <see cref="GrainRuntimeOptions.TrimAfter"/>; the
-    /// activation stays.
+    /// Lets go of state the grain can load again when a call needs it; true when it let go of
+    /// any. Called between turns once the activation has not been called for
+    /// <see cref="GrainRuntimeOptions.TrimAfter"/>; the activation stays.
     /// </summary>
-    void Trim()
-    {
-    }
+    bool Trim() => false;
 }
 
 /// <summary>Thrown when a grain's mailbox is full: the caller should back off (RESOURCE_EXHAUSTED).</summary>
@@ -49,6 +47,9 @@ public interface IGrainRuntimeStatistics
 
     /// <summary>Activations dropped: idle, stale after a storage conflict, or all at once.</summary>
     long Deactivations { get; }
+
+    /// <summary>Idle activations that let go of state they can load again (<see cref="IGrain.Trim"/>).</summary>
+    long Trims { get; }
 
     /// <summary>Calls refused because the grain's mailbox was full.</summary>
     long OverloadRejections { get; }
@@ -111,7 +112,10 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
 
     public long Deactivations => Interlocked.Read(ref _deactivations);
 
+    public long Trims => Interlocked.Read(ref _trims);
+
     private long _activationsStarted;
+    private long _trims;
     private long _overloadRejections;
     private long _deactivations;
 
@@ -386,9 +390,9 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
                 {
                     Deactivate(activation);
                 }
-                else
+                else if (activation.Grain?.Trim() == true)
                 {
-                    activation.Grain?.Trim();
+                    Interlocked.Increment(ref _trims);
                 }
             }
             finally

@@ -14,7 +14,7 @@ public sealed partial class MetricsEndpointTests(GatewayFixture gateway)
     [
         "rpc_server_calls_total counter", "rpc_server_duration_seconds histogram",
         "bedbureau_storage_batch_size histogram", "bedbureau_storage_commit_duration_seconds histogram", "bedbureau_storage_commit_failures_total counter",
-        "bedbureau_grain_active gauge", "bedbureau_grain_activations_total counter", "bedbureau_grain_deactivations_total counter",
+        "bedbureau_grain_active gauge", "bedbureau_grain_activations_total counter", "bedbureau_grain_deactivations_total counter", "bedbureau_grain_trims_total counter",
         "bedbureau_grain_mailbox_depth gauge", "bedbureau_grain_mailbox_deepest gauge", "bedbureau_grain_overload_rejections_total counter",
         "bedbureau_cache_hits_total counter", "bedbureau_cache_misses_total counter", "bedbureau_cache_rejected_total counter",
         "bedbureau_cache_redis_errors_total counter", "bedbureau_beds_counts gauge",
