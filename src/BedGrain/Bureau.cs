@@ -42,9 +42,13 @@ public sealed class Bureau : IAsyncDisposable
         // holds across nodes; without one it is the process-wide PatientHolds (a single node).
         if (patientStorage is not null)
         {
+            // A patient grain has nothing to let go of and stay: it leaves memory when an idle
+            // bed grain would be trimmed.
+            var patientOptions = runtimeOptions ?? new GrainRuntimeOptions();
+            patientOptions = patientOptions with { IdleTimeout = patientOptions.TrimAfter ?? patientOptions.IdleTimeout, TrimAfter = null };
             _patients = new GrainRuntime<PatientGrainKey, PatientGrain>(
                 (key, cancellationToken) => PatientGrain.ActivateAsync(key, patientStorage, time),
-                runtimeOptions ?? new GrainRuntimeOptions(),
+                patientOptions,
                 time);
             _bedsForPatients = new BedGrainsForPatients(this);
         }

@@ -44,6 +44,26 @@ public sealed class PatientGrainTests
     }
 
     [Fact]
+    public async Task An_idle_patient_grain_leaves_memory_when_an_idle_bed_grain_is_only_trimmed()
+    {
+        await using var world = new TestWorld(patients: new InMemoryPatientGrainStorage(),
+            runtime: new GrainRuntimeOptions { TrimAfter = TimeSpan.FromMinutes(10), IdleTimeout = TimeSpan.FromDays(1) });
+        await world.OpenCalendarAsync(CityCardiology, 5);
+        var iin = AdultIin();
+        await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1));
+        Assert.Equal(1, world.Bureau.Patients!.ActivationCount);
+
+        world.Time.Advance(TimeSpan.FromMinutes(16)); // the idle sweeps run on the fake clock
+
+        Assert.Equal((0, 1L), (world.Bureau.Patients.ActivationCount, world.Bureau.Patients.Deactivations));
+        Assert.Equal((1, 1L), (world.Bureau.Grains.ActivationCount, world.Bureau.Grains.Trims));
+
+        // Loaded again from storage, the patient grain still holds the patient.
+        var error = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(2)));
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", error.Reason);
+    }
+
+    [Fact]
     public async Task A_second_node_refuses_the_patient_another_hospital_of_the_same_profile()
     {
         var (a, b) = await TwoNodes();
