@@ -91,6 +91,9 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
     private readonly GrainRuntimeOptions _options;
     private readonly TimeProvider _time;
     private readonly ITimer _idleSweep;
+
+    // The idle time after which the sweep first does something to an activation: trim or deactivate.
+    private readonly TimeSpan _firstIdleStep;
     private readonly CancellationTokenSource _disposed = new();
     private readonly Dictionary<TKey, Reminder> _reminders = [];
 
@@ -100,7 +103,8 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         _activate = activate;
         _options = options;
         _time = time;
-        var sweep = FirstIdleStep / 2;
+        _firstIdleStep = options.TrimAfter is { } trim && trim < options.IdleTimeout ? trim : options.IdleTimeout;
+        var sweep = _firstIdleStep / 2;
         _idleSweep = time.CreateTimer(_ => _ = SweepIdleAsync(), null, sweep, sweep);
     }
 
@@ -360,16 +364,13 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
         return 0;
     }
 
-    /// <summary>The idle time after which the sweep first does something to an activation.</summary>
-    private TimeSpan FirstIdleStep => _options.TrimAfter is { } trim && trim < _options.IdleTimeout ? trim : _options.IdleTimeout;
-
     private async Task SweepIdleAsync()
     {
         var now = _time.GetTimestamp();
         foreach (var activation in _activations.Values)
         {
             var idle = _time.GetElapsedTime(activation.LastUsed, now);
-            if (idle < FirstIdleStep || Volatile.Read(ref activation.Waiting) > 0)
+            if (idle < _firstIdleStep || Volatile.Read(ref activation.Waiting) > 0)
             {
                 continue;
             }
