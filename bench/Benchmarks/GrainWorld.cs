@@ -11,6 +11,8 @@ internal sealed class NoOpStorage : IBedGrainStorage
 
     public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
 
+    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<Referral>>([]);
+
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => AsyncEnumerable.Empty<BedGrainSummary>();

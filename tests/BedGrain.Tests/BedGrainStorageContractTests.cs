@@ -219,6 +219,31 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
+    public async Task Referrals_changed_after_an_event_load_as_stored_now_and_no_others()
+    {
+        var storage = await CreateStorageAsync();
+        var first = NewReferral("75.01W9.101.1", 1);
+        var second = NewReferral("75.01W9.101.2", 2);
+        var third = NewReferral("75.01W9.101.3", 3);
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [first]), default); // event 100
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [second]), default); // event 200
+        await storage.CommitAsync(CityCardiology, 2, Change(3, [third]), default); // event 300
+        var scheduled = first with { Status = ReferralStatus.Scheduled, History = [.. first.History, first.History[0] with { Sequence = 400, Status = ReferralStatus.Scheduled }] };
+        await storage.CommitAsync(CityCardiology, 3, Change(4, [scheduled]), default); // event 400
+        var otherGrain = new BedGrainKey(DistrictHospital, Cardiology);
+        await storage.CommitAsync(otherGrain, 0, Change(5, [NewReferral("75.02AB.101.1", 1) with { HospitalId = DistrictHospital }]), default); // event 500, another grain
+
+        var changed = await storage.LoadReferralsChangedAfterAsync(CityCardiology, 250, default);
+
+        Assert.Equal([scheduled.HospitalizationCode, third.HospitalizationCode], changed.Select(r => r.HospitalizationCode).Order());
+        Assert.Equal(ReferralStatus.Scheduled, changed.Single(r => r.HospitalizationCode == scheduled.HospitalizationCode).Status); // as stored now
+        Assert.Equal(2, changed.Single(r => r.HospitalizationCode == scheduled.HospitalizationCode).History.Count);
+        Assert.Equal([first.HospitalizationCode, second.HospitalizationCode, third.HospitalizationCode],
+            (await storage.LoadReferralsChangedAfterAsync(CityCardiology, 0, default)).Select(r => r.HospitalizationCode).Order()); // the first once
+        Assert.Empty(await storage.LoadReferralsChangedAfterAsync(CityCardiology, 400, default));
+    }
+
+    [Fact]
     public async Task A_commit_against_a_stale_version_conflicts_and_writes_nothing()
     {
         var storage = await CreateStorageAsync();
@@ -290,7 +315,7 @@ public abstract class BedGrainStorageContractTests
         await using var nodeB = new TestWorld(storage);
         await nodeA.OpenCalendarAsync(CityCardiology, 1);
         var planned = nodeA.Today.AddDays(1);
-        await nodeB.Bureau.CallAsync(CityCardiology, 0L, static (g, after) => g.EventsAfterAsync(after, default)); // B activates now, with its referrals
+        await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => g.ListQueueAsync(new QueueFilter(null, null, null), default)); // B activates now, with its referrals
 
         await nodeA.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "a-1");
         await Assert.ThrowsAsync<StorageConflictException>(() => nodeB.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "b-1"));

@@ -12,6 +12,9 @@ public class DelegatingStorage(IBedGrainStorage inner) : IBedGrainStorage
     public virtual Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) =>
         inner.LoadReferralsAsync(key, version, cancellationToken);
 
+    public virtual Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) =>
+        inner.LoadReferralsChangedAfterAsync(key, eventSequence, cancellationToken);
+
     public virtual Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
         inner.CommitAsync(key, expectedVersion, change, cancellationToken);
 

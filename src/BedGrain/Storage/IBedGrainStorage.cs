@@ -68,6 +68,13 @@ public interface IBedGrainStorage
     /// </summary>
     Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// The referrals named by the grain's events after <paramref name="eventSequence"/>, each as
+    /// stored now (its history included): what a watch stream catching up with another node's
+    /// commits reads, without loading the grain's other referrals.
+    /// </summary>
+    Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken);
+
     Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken);
 
     /// <summary>Every grain's summary, for rebuilding the search index and patient rule at start-up.</summary>

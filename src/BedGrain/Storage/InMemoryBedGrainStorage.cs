@@ -46,6 +46,16 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
         }
     }
 
+    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken)
+    {
+        var stored = _grains.GetValueOrDefault(key) ?? new Stored();
+        lock (stored)
+        {
+            return Task.FromResult<IReadOnlyList<Referral>>(stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct()
+                .Select(code => stored.Referrals[code]).ToArray());
+        }
+    }
+
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
     {
         var stored = _grains.GetOrAdd(key, _ => new Stored());

@@ -307,6 +307,24 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version), cancellationToken).ConfigureAwait(false)
         ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
 
+    public async Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken)
+    {
+        // The events' unique index (grain, sequence) finds the changed codes; each is one row by its key.
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        await using var query = Command(connection, """
+            SELECT body FROM referrals WHERE code IN (
+                SELECT code FROM referral_events WHERE hospital_id = @h AND profile_code = @p AND sequence > @s)
+            """, ("@h", key.HospitalId), ("@p", key.ProfileCode), ("@s", eventSequence));
+        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var referrals = new List<Referral>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+        }
+
+        return referrals;
+    }
+
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
 
     private sealed record ReferralsLoad(BedGrainKey Key, long Version);
