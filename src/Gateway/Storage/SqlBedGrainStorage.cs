@@ -66,6 +66,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly Batcher<GrainWrite, bool> _committer;
     private readonly Batcher<SnapshotLoad, BedGrainSnapshot?> _snapshotLoader;
     private readonly Batcher<ReferralsLoad, BedGrainReferrals?> _referralsLoader;
+    private readonly Batcher<ChangesLoad, IReadOnlyList<Referral>> _changesLoader;
     private readonly SharedStrings _shared = new();
     private readonly string _snapshotsQuery;
     private readonly string _referralsQuery;
@@ -85,6 +86,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _referralsQuery = ReferralsQuery(dialect);
         _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
         _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
+        _changesLoader = new Batcher<ChangesLoad, IReadOnlyList<Referral>>(LoadChangesAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's changed referrals.");
     }
 
     private sealed record GrainWrite(BedGrainKey Key, long ExpectedVersion, BedGrainChange Change);
@@ -307,22 +309,36 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version), cancellationToken).ConfigureAwait(false)
         ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
 
-    public async Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken)
+    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) =>
+        _changesLoader.SubmitAsync(new ChangesLoad(key, eventSequence), cancellationToken);
+
+    private sealed record ChangesLoad(BedGrainKey Key, long After);
+
+    /// <summary>
+    /// Each grain's referrals changed after its cursor, one query each on one connection: the
+    /// events' unique index (grain, sequence) finds the codes, then each referral is one row by its key.
+    /// </summary>
+    private async Task<IReadOnlyList<Referral>[]> LoadChangesAsync(IReadOnlyList<ChangesLoad> loads, CancellationToken cancellationToken)
     {
-        // The events' unique index (grain, sequence) finds the changed codes; each is one row by its key.
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = Command(connection, """
-            SELECT body FROM referrals WHERE code IN (
-                SELECT code FROM referral_events WHERE hospital_id = @h AND profile_code = @p AND sequence > @s)
-            """, ("@h", key.HospitalId), ("@p", key.ProfileCode), ("@s", eventSequence));
-        await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        var referrals = new List<Referral>();
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var results = new IReadOnlyList<Referral>[loads.Count];
+        for (var i = 0; i < loads.Count; i++)
         {
-            referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+            await using var query = Command(connection, """
+                SELECT body FROM referrals WHERE code IN (
+                    SELECT code FROM referral_events WHERE hospital_id = @h AND profile_code = @p AND sequence > @s)
+                """, ("@h", loads[i].Key.HospitalId), ("@p", loads[i].Key.ProfileCode), ("@s", loads[i].After));
+            await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            var referrals = new List<Referral>();
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+            }
+
+            results[i] = referrals;
         }
 
-        return referrals;
+        return results;
     }
 
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
@@ -537,6 +553,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _committer.DisposeAsync().ConfigureAwait(false);
         await _snapshotLoader.DisposeAsync().ConfigureAwait(false);
         await _referralsLoader.DisposeAsync().ConfigureAwait(false);
+        await _changesLoader.DisposeAsync().ConfigureAwait(false);
         await _writerConnections.DisposeAsync().ConfigureAwait(false);
     }
 }

@@ -42,6 +42,21 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
         return storage;
     }
 
+    /// <summary>A watch stream's read of what changed fails as unavailable (UNAVAILABLE to the client) when the database cannot be reached.</summary>
+    [Fact]
+    public async Task Changed_referrals_asked_for_while_the_database_is_unreachable_fail_as_unavailable()
+    {
+        var storage = new SqlBedGrainStorage(async ct =>
+        {
+            var connection = new NpgsqlConnection("Host=127.0.0.1;Port=1;Username=postgres;Timeout=2");
+            await connection.OpenAsync(ct);
+            return connection;
+        }, SqlDialect.Postgres, new GroupCommitOptions(), TimeProvider.System);
+        _resources.Add(storage);
+
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.LoadReferralsChangedAfterAsync(new BedGrainKey("HOSP-1", "CARD"), 0, default));
+    }
+
     /// <summary>
     /// Writers keep their connection from one batch to the next (a warm backend): one that the
     /// server dropped meanwhile fails its batch alone, writes nothing, and the next batch commits
