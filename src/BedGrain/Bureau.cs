@@ -103,13 +103,13 @@ public sealed class Bureau : IAsyncDisposable
     }
 
     /// <summary>
-    /// Another node committed <paramref name="key"/>'s grain at <paramref name="version"/>: drops
-    /// this node's older activation and activates the grain again from storage, which brings the
-    /// free-bed index up to date.
+    /// Another node committed <paramref name="key"/>'s grain at <paramref name="version"/>: this
+    /// node's older activation catches up from storage (<see cref="BedProfileGrain.CatchUpAsync"/>),
+    /// or the grain is activated, which brings the free-bed index up to date.
     /// </summary>
     public async Task RefreshAsync(BedGrainKey key, long version, CancellationToken cancellationToken = default)
     {
-        await _grains.DeactivateIfAsync(key, grain => grain.Version < version).ConfigureAwait(false);
+        await _grains.ReplaceIfAsync(key, grain => grain.Version < version, static (grain, ct) => grain.CatchUpAsync(ct), cancellationToken).ConfigureAwait(false);
         await CallAsync(key, 0, static (grain, _) => Task.FromResult(grain.Version), cancellationToken).ConfigureAwait(false);
     }
 

@@ -8,8 +8,9 @@ namespace BedBureau.Gateway;
 /// <summary>
 /// Keeps this node's reads current with the commits of the other nodes sharing its PostgreSQL.
 /// It hears their <see cref="GrainChangeNotices"/> on a connection of its own; for each grain
-/// another node changed it drops this node's older activation and activates the grain again
-/// (which brings the free-bed index up to date), then forgets the cached statuses of the
+/// another node changed it brings this node's older activation up to date, reading only the
+/// referrals changed since (<see cref="BedGrain.Bureau.RefreshAsync"/>; this brings the free-bed
+/// index up to date too), then forgets the cached statuses of the
 /// referrals that changed. Writes never needed this (every commit is checked against the stored
 /// version); without it reads lagged until an activation went idle. Notices sent while the
 /// connection was down are lost: on reconnecting, every activation is dropped, the index rebuilt

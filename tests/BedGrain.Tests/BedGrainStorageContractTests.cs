@@ -244,6 +244,24 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
+    public async Task Referral_changes_at_a_version_give_the_changed_referrals_with_every_registration_and_conflict_once_it_moved()
+    {
+        var storage = await CreateStorageAsync();
+        var first = NewReferral("75.01W9.101.1", 1);
+        var second = NewReferral("75.01W9.101.2", 2);
+        var firstRegistration = new IdempotencyRecord($"{Polyclinic}/r1", IdempotencyRecord.Registration, first.HospitalizationCode, "a2V5", At);
+        var secondRegistration = new IdempotencyRecord($"{Polyclinic}/r2", IdempotencyRecord.Registration, second.HospitalizationCode, "a2V6", At);
+        await storage.CommitAsync(CityCardiology, 0, Change(1, [first], idempotency: firstRegistration), default); // event 100
+        await storage.CommitAsync(CityCardiology, 1, Change(2, [second], idempotency: secondRegistration), default); // event 200
+
+        var changes = await storage.LoadReferralChangesAsync(CityCardiology, 2, 100, default);
+
+        Assert.Equal(second.HospitalizationCode, Assert.Single(changes.Referrals).HospitalizationCode);
+        Assert.Equal([firstRegistration.Key, secondRegistration.Key], changes.Registrations.Select(r => r.Key).Order());
+        await Assert.ThrowsAsync<StorageConflictException>(() => storage.LoadReferralChangesAsync(CityCardiology, 1, 100, default));
+    }
+
+    [Fact]
     public async Task A_commit_against_a_stale_version_conflicts_and_writes_nothing()
     {
         var storage = await CreateStorageAsync();

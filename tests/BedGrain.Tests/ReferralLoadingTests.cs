@@ -16,7 +16,15 @@ public sealed class ReferralLoadingTests
     {
         public int ReferralLoads;
 
+        public int ChangeLoads;
+
         public InMemoryBedGrainStorage Inner => inner;
+
+        public override Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref ChangeLoads);
+            return base.LoadReferralChangesAsync(key, version, eventSequence, cancellationToken);
+        }
 
         public override Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
         {
@@ -187,5 +195,56 @@ public sealed class ReferralLoadingTests
         Assert.Equal(all.Where(e => e.Event.Sequence > cursor).Select(e => (e.Event, e.Referral.Status)), events.Select(e => (e.Event, e.Referral.Status)));
         Assert.Equal(["REGISTERED", "SCHEDULED"], events.Select(e => e.Event.Action));
         Assert.All(events, e => Assert.Equal(codes[1], e.Referral.HospitalizationCode));
+    }
+
+    [Fact]
+    public async Task An_activation_holding_its_referrals_catches_up_with_another_nodes_commits_reading_only_the_changed_ones()
+    {
+        await using var nodeA = new TestWorld(_storage);
+        await using var nodeB = new TestWorld(_storage);
+        await nodeA.OpenCalendarAsync(CityCardiology, 3, days: 5);
+        var tomorrow = nodeA.Today.AddDays(1);
+        var first = (await nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow)).View.Referral.HospitalizationCode;
+        var second = (await nodeA.RegisterAsync(CityCardiology, AdultIin(), tomorrow)).View.Referral.HospitalizationCode;
+        await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => ListAsync(g)); // B holds both
+        _storage.ReferralLoads = 0;
+
+        // Through A: a registration, a cancellation and a day's slots.
+        var patient = AdultIin();
+        var added = await nodeA.RegisterAsync(CityCardiology, patient, tomorrow, requestId: "a-new");
+        await nodeA.Bureau.CancelAsync(second, Clinic, "a-cancel", CancellationReason.PatientRequest, "");
+        await nodeA.Bureau.SetAdmissionCapacityAsync(CityCardiology, City, "a-cal", [new CalendarSlots(tomorrow, 4)]);
+        var version = await nodeA.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version));
+
+        await nodeB.Bureau.RefreshAsync(CityCardiology, version);
+
+        // B read the changes alone, and holds what a full load would give.
+        Assert.Equal((0, 1), (_storage.ReferralLoads, _storage.ChangeLoads));
+        await using var fresh = new TestWorld(_storage);
+        var expected = await fresh.Bureau.CallAsync(CityCardiology, 0, static (g, _) => ListAsync(g));
+        var onB = await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => ListAsync(g));
+        Assert.Equal(1, _storage.ReferralLoads); // the fresh world's load; B's list came from memory
+        Assert.Equal(expected, onB);
+        Assert.Equal([(first, ReferralStatus.Registered), (second, ReferralStatus.Cancelled), (added.View.Referral.HospitalizationCode, ReferralStatus.Registered)], onB.Select(r => (r.Code, r.Status)));
+        Assert.Equal(version, await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.Version)));
+
+        // A's registration retried through B answers its first result: its record came with the changes.
+        var retry = await nodeB.RegisterAsync(CityCardiology, patient, tomorrow, requestId: "a-new");
+        Assert.Equal(added.View.Referral.HospitalizationCode, retry.View.Referral.HospitalizationCode);
+        Assert.Equal(added.AccessKey, retry.AccessKey);
+
+        // Tomorrow: 4 slots (A's change), 2 active: B takes two more, then none.
+        await nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-1");
+        await nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-2");
+        var full = await Assert.ThrowsAsync<DomainException>(() => nodeB.RegisterAsync(CityCardiology, AdultIin(), tomorrow, requestId: "b-3"));
+        Assert.Equal("NO_FREE_SLOT", full.Reason);
+        Assert.Equal(1, _storage.ReferralLoads); // still none by B
+    }
+
+    /// <summary>Every referral the grain holds: code, status, planned date and place in the queue, in code order.</summary>
+    private static async Task<List<(string Code, ReferralStatus Status, DateOnly Planned, int Position)>> ListAsync(BedProfileGrain grain)
+    {
+        var views = await grain.ListQueueAsync(new QueueFilter(new HashSet<ReferralStatus>(Enum.GetValues<ReferralStatus>()), null, null), default);
+        return [.. views.Select(v => (v.Referral.HospitalizationCode, v.Referral.Status, v.Referral.PlannedDate, v.QueuePosition)).OrderBy(v => v.HospitalizationCode, StringComparer.Ordinal)];
     }
 }

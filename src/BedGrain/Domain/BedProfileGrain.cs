@@ -124,6 +124,11 @@ public sealed class BedProfileGrain : IGrain
             throw new StaleActivationException(ex.Message);
         }
 
+        TakeReferrals(loaded);
+    }
+
+    private void TakeReferrals(BedGrainReferrals loaded)
+    {
         // The referrals themselves now count the reservations the snapshot summed up.
         _reserved.Clear();
         foreach (var referral in loaded.Referrals)
@@ -141,6 +146,43 @@ public sealed class BedProfileGrain : IGrain
         }
 
         _referralsLoaded = true;
+    }
+
+    /// <summary>
+    /// This grain as another node's commits left it, to replace this activation: a fresh
+    /// activation that carries this one's referrals over and reads only those changed since
+    /// (with the registration records, which tell retries their first result), so that a grain
+    /// written through several nodes in turn does not read its whole queue after each commit.
+    /// Should the grain move on again meanwhile, the fresh activation loads its referrals at its
+    /// next referral operation, as any.
+    /// </summary>
+    public async Task<BedProfileGrain> CatchUpAsync(CancellationToken cancellationToken)
+    {
+        var next = await ActivateAsync(_key, _context, cancellationToken).ConfigureAwait(false);
+        if (!_referralsLoaded || next._referralsLoaded)
+        {
+            return next;
+        }
+
+        BedGrainReferrals changes;
+        try
+        {
+            changes = await _context.Storage.LoadReferralChangesAsync(_key, next._version, LastEventSequence, cancellationToken).ConfigureAwait(false);
+        }
+        catch (StorageConflictException)
+        {
+            return next;
+        }
+
+        // Every change of a referral comes with an event: those after this activation's last one are the changes.
+        var referrals = _referrals.Values.ToDictionary(r => r.Code, r => r.ToReferral(_key), StringComparer.Ordinal);
+        foreach (var changed in changes.Referrals)
+        {
+            referrals[changed.HospitalizationCode] = changed;
+        }
+
+        next.TakeReferrals(new BedGrainReferrals([.. referrals.Values], changes.Registrations));
+        return next;
     }
 
     /// <summary>

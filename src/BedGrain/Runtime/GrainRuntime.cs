@@ -235,27 +235,38 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
     }
 
     /// <summary>
-    /// Drops the activation of <paramref name="key"/>, if there is one and <paramref name="stale"/>
-    /// says so of its grain (another node committed a newer version): between turns, never in
-    /// one. The next call reactivates from storage. True when it dropped one.
+    /// Replaces the grain of the activation of <paramref name="key"/>, if there is one and
+    /// <paramref name="stale"/> says so of it, by what <paramref name="replace"/> makes of it
+    /// (another node committed a newer version: the grain brought up to date), in a turn of its
+    /// own. Should that fail, the activation is dropped and the next call reactivates from storage.
     /// </summary>
-    public async Task<bool> DeactivateIfAsync(TKey key, Func<TGrain, bool> stale)
+    public async Task ReplaceIfAsync(TKey key, Func<TGrain, bool> stale, Func<TGrain, CancellationToken, Task<TGrain>> replace, CancellationToken cancellationToken)
     {
         if (!_activations.TryGetValue(key, out var activation))
         {
-            return false;
+            return;
         }
 
-        await activation.Turn.WaitAsync().ConfigureAwait(false);
+        await activation.Turn.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            if (activation.Deactivated || (activation.Grain is { } grain && !stale(grain)))
+            if (activation.Deactivated || activation.Grain is not { } grain || !stale(grain))
             {
-                return false;
+                return;
             }
 
-            Deactivate(activation);
-            return true;
+            try
+            {
+                activation.Grain = await replace(grain, cancellationToken).ConfigureAwait(false);
+            }
+            catch
+            {
+                Deactivate(activation);
+                throw;
+            }
+
+            Interlocked.Increment(ref _activationsStarted);
+            ArmWakeUp(key, activation.Grain);
         }
         finally
         {

@@ -75,6 +75,13 @@ public interface IBedGrainStorage
     /// </summary>
     Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As <see cref="LoadReferralsAsync"/>, but only the referrals changed after event
+    /// <paramref name="eventSequence"/> (the registrations all): what an activation that holds the
+    /// earlier ones needs to catch up with another node's commits.
+    /// </summary>
+    Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken);
+
     Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken);
 
     /// <summary>Every grain's summary, for rebuilding the search index and patient rule at start-up.</summary>

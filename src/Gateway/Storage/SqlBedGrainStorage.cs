@@ -70,6 +70,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly SharedStrings _shared = new();
     private readonly string _snapshotsQuery;
     private readonly string _referralsQuery;
+    private readonly string _referralChangesQuery;
 
     private readonly WarmConnections _writerConnections;
 
@@ -84,6 +85,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _committer = new Batcher<GrainWrite, bool>(CommitBatchAsync, options.MaxBatchSize, options.Writers, options.QueueCapacity, "The database did not commit the write.", metrics is null ? null : metrics.BatchCommitted);
         _snapshotsQuery = SnapshotsQuery(dialect);
         _referralsQuery = ReferralsQuery(dialect);
+        _referralChangesQuery = ReferralChangesQuery(dialect);
         _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
         _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
         _changesLoader = new Batcher<ChangesLoad, IReadOnlyList<Referral>>(LoadChangesAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's changed referrals.");
@@ -309,14 +311,17 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version), cancellationToken).ConfigureAwait(false)
         ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
 
+    public async Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) =>
+        await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version, eventSequence), cancellationToken).ConfigureAwait(false)
+        ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
+
     public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) =>
         _changesLoader.SubmitAsync(new ChangesLoad(key, eventSequence), cancellationToken);
 
     private sealed record ChangesLoad(BedGrainKey Key, long After);
 
     /// <summary>
-    /// Each grain's referrals changed after its cursor, one query each on one connection: the
-    /// events' unique index (grain, sequence) finds the codes, then each referral is one row by its key.
+    /// Each grain's referrals changed after its cursor (<see cref="ChangedReferrals"/>), one query each on one connection.
     /// </summary>
     private async Task<IReadOnlyList<Referral>[]> LoadChangesAsync(IReadOnlyList<ChangesLoad> loads, CancellationToken cancellationToken)
     {
@@ -324,15 +329,12 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         var results = new IReadOnlyList<Referral>[loads.Count];
         for (var i = 0; i < loads.Count; i++)
         {
-            await using var query = Command(connection, """
-                SELECT body FROM referrals WHERE code IN (
-                    SELECT code FROM referral_events WHERE hospital_id = @h AND profile_code = @p AND sequence > @s)
-                """, ("@h", loads[i].Key.HospitalId), ("@p", loads[i].Key.ProfileCode), ("@s", loads[i].After));
+            await using var query = Command(connection, ChangedReferrals, ChangedReferralsParameters(loads[i].Key, loads[i].After));
             await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
             var referrals = new List<Referral>();
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(0), Json)!);
+                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(2), Json)!);
             }
 
             results[i] = referrals;
@@ -343,7 +345,8 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
 
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
 
-    private sealed record ReferralsLoad(BedGrainKey Key, long Version);
+    /// <param name="ChangedAfter">Only the referrals changed after this event (the registrations all); null: every referral.</param>
+    private sealed record ReferralsLoad(BedGrainKey Key, long Version, long? ChangedAfter = null);
 
     /// <summary>
     /// The grains' rows, calendars, active referrals per date and remembered requests, in one
@@ -393,14 +396,39 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     /// <summary>The referrals of many grains in one round trip (the morning peak's first registrations); null for a load whose version moved on.</summary>
     private async Task<BedGrainReferrals?[]> LoadReferralsAsync(IReadOnlyList<ReferralsLoad> loads, CancellationToken cancellationToken)
     {
+        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
+        var results = new BedGrainReferrals?[loads.Count];
+        var whole = Enumerable.Range(0, loads.Count).Where(i => loads[i].ChangedAfter is null).ToArray();
+        if (whole.Length > 0)
+        {
+            var loaded = await ReadReferralsAsync(connection, _referralsQuery, [.. whole.Select(i => loads[i])], [("@since", RetainedSince)], cancellationToken).ConfigureAwait(false);
+            for (var j = 0; j < whole.Length; j++)
+            {
+                results[whole[j]] = loaded[j];
+            }
+        }
+
+        // Each with its own event cursor: one query each, on the same connection (catching up is rare).
+        foreach (var i in Enumerable.Range(0, loads.Count).Except(whole))
+        {
+            var load = loads[i];
+            results[i] = (await ReadReferralsAsync(connection, _referralChangesQuery, [load],
+                [("@since", RetainedSince), .. ChangedReferralsParameters(load.Key, load.ChangedAfter!.Value)], cancellationToken).ConfigureAwait(false))[0];
+        }
+
+        return results;
+    }
+
+    /// <summary>The referrals, the registrations, then the versions, of the loads' grains (null for a load whose version moved on).</summary>
+    private async Task<BedGrainReferrals?[]> ReadReferralsAsync(DbConnection connection, string sql, IReadOnlyList<ReferralsLoad> loads, (string Name, object? Value)[] parameters, CancellationToken cancellationToken)
+    {
         var keys = loads.Select(l => l.Key).Distinct().ToDictionary(k => k);
         var referrals = new Dictionary<BedGrainKey, List<Referral>>();
         var byCode = new Dictionary<string, Referral>(StringComparer.Ordinal);
         var registrations = new Dictionary<BedGrainKey, List<IdempotencyRecord>>();
         var versions = new Dictionary<BedGrainKey, long>();
 
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        await using var query = KeysCommand(connection, _referralsQuery, keys.Keys, ("@since", RetainedSince));
+        await using var query = KeysCommand(connection, sql, keys.Keys, parameters);
         await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
@@ -469,6 +497,24 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private static string ReferralsQuery(SqlDialect dialect) => $"""
         SELECT r.hospital_id, r.profile_code, r.body FROM {dialect.Keys} CROSS JOIN referrals r
         WHERE r.hospital_id = k.h AND r.profile_code = k.p AND (r.status IN (1, 2) OR r.updated_at >= @since);
+        {RegistrationsAndVersions(dialect)}
+        """;
+
+    /// <summary>One grain's referrals changed after an event: the events' unique index (grain, sequence) finds the codes, then each referral is one row by its key.</summary>
+    private const string ChangedReferrals = """
+        SELECT r.hospital_id, r.profile_code, r.body FROM referrals r
+        WHERE r.code IN (SELECT e.code FROM referral_events e WHERE e.hospital_id = @h AND e.profile_code = @p AND e.sequence > @after)
+        """;
+
+    private static (string Name, object? Value)[] ChangedReferralsParameters(BedGrainKey key, long after) =>
+        [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@after", after)];
+
+    private static string ReferralChangesQuery(SqlDialect dialect) => $"""
+        {ChangedReferrals};
+        {RegistrationsAndVersions(dialect)}
+        """;
+
+    private static string RegistrationsAndVersions(SqlDialect dialect) => $"""
         {IdempotencyQuery(dialect, registrations: true)};
         SELECT g.hospital_id, g.profile_code, g.version FROM {dialect.Keys} CROSS JOIN bed_grains g WHERE g.hospital_id = k.h AND g.profile_code = k.p
         """;
