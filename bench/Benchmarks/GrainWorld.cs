@@ -11,8 +11,6 @@ internal sealed class NoOpStorage : IBedGrainStorage
 
     public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
 
-    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<Referral>>([]);
-
     public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
 
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) => Task.CompletedTask;

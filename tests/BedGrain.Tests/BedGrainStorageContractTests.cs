@@ -219,7 +219,7 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
-    public async Task Referrals_changed_after_an_event_load_as_stored_now_and_no_others()
+    public async Task Referral_changes_after_an_event_are_the_referrals_it_and_later_events_name_as_stored_now_and_no_others()
     {
         var storage = await CreateStorageAsync();
         var first = NewReferral("75.01W9.101.1", 1);
@@ -233,14 +233,14 @@ public abstract class BedGrainStorageContractTests
         var otherGrain = new BedGrainKey(DistrictHospital, Cardiology);
         await storage.CommitAsync(otherGrain, 0, Change(5, [NewReferral("75.02AB.101.1", 1) with { HospitalId = DistrictHospital }]), default); // event 500, another grain
 
-        var changed = await storage.LoadReferralsChangedAfterAsync(CityCardiology, 250, default);
+        var changed = (await storage.LoadReferralChangesAsync(CityCardiology, 4, 250, default)).Referrals;
 
         Assert.Equal([scheduled.HospitalizationCode, third.HospitalizationCode], changed.Select(r => r.HospitalizationCode).Order());
         Assert.Equal(ReferralStatus.Scheduled, changed.Single(r => r.HospitalizationCode == scheduled.HospitalizationCode).Status); // as stored now
         Assert.Equal(2, changed.Single(r => r.HospitalizationCode == scheduled.HospitalizationCode).History.Count);
         Assert.Equal([first.HospitalizationCode, second.HospitalizationCode, third.HospitalizationCode],
-            (await storage.LoadReferralsChangedAfterAsync(CityCardiology, 0, default)).Select(r => r.HospitalizationCode).Order()); // the first once
-        Assert.Empty(await storage.LoadReferralsChangedAfterAsync(CityCardiology, 400, default));
+            (await storage.LoadReferralChangesAsync(CityCardiology, 4, 0, default)).Referrals.Select(r => r.HospitalizationCode).Order()); // the first once
+        Assert.Empty((await storage.LoadReferralChangesAsync(CityCardiology, 4, 400, default)).Referrals);
     }
 
     [Fact]

@@ -12,9 +12,6 @@ public class DelegatingStorage(IBedGrainStorage inner) : IBedGrainStorage
     public virtual Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) =>
         inner.LoadReferralsAsync(key, version, cancellationToken);
 
-    public virtual Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) =>
-        inner.LoadReferralsChangedAfterAsync(key, eventSequence, cancellationToken);
-
     public virtual Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) =>
         inner.LoadReferralChangesAsync(key, version, eventSequence, cancellationToken);
 

@@ -179,25 +179,6 @@ public sealed class ReferralLoadingTests
     }
 
     [Fact]
-    public async Task A_fresh_activation_gives_the_events_after_a_watchers_cursor_from_storage_without_loading_every_referral()
-    {
-        var (_, codes) = await DayBeforeRestartAsync();
-        await using var before = new TestWorld(_storage);
-        await before.Bureau.ScheduleAsync(codes[1], City, "schedule-1", null, "");
-        var all = await before.Bureau.CallAsync(CityCardiology, 0L, static (g, after) => g.EventsAfterAsync(after, default)); // loaded: from memory
-        var cursor = all.Single(e => e.Event.HospitalizationCode == codes[0]).Event.Sequence; // the first referral's registration
-
-        // As a node does after another node's commit: a fresh activation, its referrals in storage.
-        await using var after = await RestartAsync();
-        var events = await after.Bureau.CallAsync(CityCardiology, cursor, static (g, c) => g.EventsAfterAsync(c, default));
-
-        Assert.Equal(0, _storage.ReferralLoads);
-        Assert.Equal(all.Where(e => e.Event.Sequence > cursor).Select(e => (e.Event, e.Referral.Status)), events.Select(e => (e.Event, e.Referral.Status)));
-        Assert.Equal(["REGISTERED", "SCHEDULED"], events.Select(e => e.Event.Action));
-        Assert.All(events, e => Assert.Equal(codes[1], e.Referral.HospitalizationCode));
-    }
-
-    [Fact]
     public async Task An_activation_holding_its_referrals_catches_up_with_another_nodes_commits_reading_only_the_changed_ones()
     {
         await using var nodeA = new TestWorld(_storage);

@@ -657,16 +657,15 @@ public sealed class BedProfileGrain : IGrain
 
     /// <summary>
     /// The events after <paramref name="sequence"/>, in order, each with its referral now (watch
-    /// streams resuming, or catching up with another node's commits). An activation that has not
-    /// loaded its referrals reads only the changed ones: after each commit elsewhere the grain is
-    /// activated afresh, and loading all its referrals per commit would cost the whole queue.
+    /// streams resuming, or catching up with another node's commits: the referrals stay loaded,
+    /// and <see cref="CatchUpAsync"/> keeps them across those commits).
     /// </summary>
     public async Task<IReadOnlyList<(ReferralEvent Event, Referral Referral)>> EventsAfterAsync(long sequence, CancellationToken cancellationToken)
     {
-        var changed = _referralsLoaded
-            ? _referrals.Values.Where(r => r.LastEventSequence > sequence).Select(r => r.ToReferral(_key)).ToArray()
-            : await _context.Storage.LoadReferralsChangedAfterAsync(_key, sequence, cancellationToken).ConfigureAwait(false);
-        return changed
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        return _referrals.Values
+            .Where(r => r.LastEventSequence > sequence)
+            .Select(r => r.ToReferral(_key))
             .SelectMany(r => r.History.Where(e => e.Sequence > sequence).Select(e => (e, r)))
             .OrderBy(x => x.e.Sequence)
             .ToArray();

@@ -69,16 +69,9 @@ public interface IBedGrainStorage
     Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken);
 
     /// <summary>
-    /// The referrals named by the grain's events after <paramref name="eventSequence"/>, each as
-    /// stored now (its history included): what a watch stream catching up with another node's
-    /// commits reads, without loading the grain's other referrals.
-    /// </summary>
-    Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken);
-
-    /// <summary>
-    /// As <see cref="LoadReferralsAsync"/>, but only the referrals changed after event
-    /// <paramref name="eventSequence"/> (the registrations all): what an activation that holds the
-    /// earlier ones needs to catch up with another node's commits.
+    /// As <see cref="LoadReferralsAsync"/>, but only the referrals named by the grain's events
+    /// after <paramref name="eventSequence"/>, each as stored now (the registrations all): what an
+    /// activation that holds the earlier ones needs to catch up with another node's commits.
     /// </summary>
     Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken);
 

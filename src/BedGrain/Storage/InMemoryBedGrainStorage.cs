@@ -46,28 +46,18 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
         }
     }
 
-    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken)
-    {
-        var stored = _grains.GetValueOrDefault(key) ?? new Stored();
-        lock (stored)
-        {
-            return Task.FromResult<IReadOnlyList<Referral>>(ChangedAfter(stored, eventSequence));
-        }
-    }
-
     public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken)
     {
         var stored = _grains.GetValueOrDefault(key) ?? new Stored();
         lock (stored)
         {
             return stored.Version == version
-                ? Task.FromResult(new BedGrainReferrals(ChangedAfter(stored, eventSequence), stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
+                ? Task.FromResult(new BedGrainReferrals(
+                    stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct().Select(code => stored.Referrals[code]).ToArray(),
+                    stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
                 : Task.FromException<BedGrainReferrals>(new StorageConflictException($"{key}: stored version {stored.Version}, loaded at {version}"));
         }
     }
-
-    private static Referral[] ChangedAfter(Stored stored, long eventSequence) =>
-        stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct().Select(code => stored.Referrals[code]).ToArray();
 
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
     {

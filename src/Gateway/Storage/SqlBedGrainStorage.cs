@@ -66,7 +66,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly Batcher<GrainWrite, bool> _committer;
     private readonly Batcher<SnapshotLoad, BedGrainSnapshot?> _snapshotLoader;
     private readonly Batcher<ReferralsLoad, BedGrainReferrals?> _referralsLoader;
-    private readonly Batcher<ChangesLoad, IReadOnlyList<Referral>> _changesLoader;
     private readonly SharedStrings _shared = new();
     private readonly string _snapshotsQuery;
     private readonly string _referralsQuery;
@@ -88,7 +87,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _referralChangesQuery = ReferralChangesQuery(dialect);
         _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
         _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
-        _changesLoader = new Batcher<ChangesLoad, IReadOnlyList<Referral>>(LoadChangesAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's changed referrals.");
     }
 
     private sealed record GrainWrite(BedGrainKey Key, long ExpectedVersion, BedGrainChange Change);
@@ -315,34 +313,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version, eventSequence), cancellationToken).ConfigureAwait(false)
         ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
 
-    public Task<IReadOnlyList<Referral>> LoadReferralsChangedAfterAsync(BedGrainKey key, long eventSequence, CancellationToken cancellationToken) =>
-        _changesLoader.SubmitAsync(new ChangesLoad(key, eventSequence), cancellationToken);
-
-    private sealed record ChangesLoad(BedGrainKey Key, long After);
-
-    /// <summary>
-    /// Each grain's referrals changed after its cursor (<see cref="ChangedReferrals"/>), one query each on one connection.
-    /// </summary>
-    private async Task<IReadOnlyList<Referral>[]> LoadChangesAsync(IReadOnlyList<ChangesLoad> loads, CancellationToken cancellationToken)
-    {
-        await using var connection = await _open(cancellationToken).ConfigureAwait(false);
-        var results = new IReadOnlyList<Referral>[loads.Count];
-        for (var i = 0; i < loads.Count; i++)
-        {
-            await using var query = Command(connection, ChangedReferrals, ChangedReferralsParameters(loads[i].Key, loads[i].After));
-            await using var reader = await query.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-            var referrals = new List<Referral>();
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                referrals.Add(JsonSerializer.Deserialize<Referral>(reader.GetString(2), Json)!);
-            }
-
-            results[i] = referrals;
-        }
-
-        return results;
-    }
-
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
 
     /// <param name="ChangedAfter">Only the referrals changed after this event (the registrations all); null: every referral.</param>
@@ -413,7 +383,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {
             var load = loads[i];
             results[i] = (await ReadReferralsAsync(connection, _referralChangesQuery, [load],
-                [("@since", RetainedSince), .. ChangedReferralsParameters(load.Key, load.ChangedAfter!.Value)], cancellationToken).ConfigureAwait(false))[0];
+                [("@since", RetainedSince), ("@h", load.Key.HospitalId), ("@p", load.Key.ProfileCode), ("@after", load.ChangedAfter!.Value)], cancellationToken).ConfigureAwait(false))[0];
         }
 
         return results;
@@ -500,17 +470,10 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {RegistrationsAndVersions(dialect)}
         """;
 
-    /// <summary>One grain's referrals changed after an event: the events' unique index (grain, sequence) finds the codes, then each referral is one row by its key.</summary>
-    private const string ChangedReferrals = """
-        SELECT r.hospital_id, r.profile_code, r.body FROM referrals r
-        WHERE r.code IN (SELECT e.code FROM referral_events e WHERE e.hospital_id = @h AND e.profile_code = @p AND e.sequence > @after)
-        """;
-
-    private static (string Name, object? Value)[] ChangedReferralsParameters(BedGrainKey key, long after) =>
-        [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@after", after)];
-
+    /// <summary>One grain's referrals changed after an event (the events' unique index (grain, sequence) finds the codes, then each referral is one row by its key), its registrations and version.</summary>
     private static string ReferralChangesQuery(SqlDialect dialect) => $"""
-        {ChangedReferrals};
+        SELECT r.hospital_id, r.profile_code, r.body FROM referrals r
+        WHERE r.code IN (SELECT e.code FROM referral_events e WHERE e.hospital_id = @h AND e.profile_code = @p AND e.sequence > @after);
         {RegistrationsAndVersions(dialect)}
         """;
 
@@ -599,7 +562,6 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _committer.DisposeAsync().ConfigureAwait(false);
         await _snapshotLoader.DisposeAsync().ConfigureAwait(false);
         await _referralsLoader.DisposeAsync().ConfigureAwait(false);
-        await _changesLoader.DisposeAsync().ConfigureAwait(false);
         await _writerConnections.DisposeAsync().ConfigureAwait(false);
     }
 }

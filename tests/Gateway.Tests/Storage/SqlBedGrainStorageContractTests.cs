@@ -42,9 +42,9 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
         return storage;
     }
 
-    /// <summary>A watch stream's read of what changed fails as unavailable (UNAVAILABLE to the client) when the database cannot be reached.</summary>
+    /// <summary>A node catching up with another's commits gets unavailable (UNAVAILABLE to a client) when the database cannot be reached.</summary>
     [Fact]
-    public async Task Changed_referrals_asked_for_while_the_database_is_unreachable_fail_as_unavailable()
+    public async Task Referral_changes_asked_for_while_the_database_is_unreachable_fail_as_unavailable()
     {
         var storage = new SqlBedGrainStorage(async ct =>
         {
@@ -54,7 +54,7 @@ public sealed class PostgresBedGrainStorageTests : BedGrainStorageContractTests,
         }, SqlDialect.Postgres, new GroupCommitOptions(), TimeProvider.System);
         _resources.Add(storage);
 
-        await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.LoadReferralsChangedAfterAsync(new BedGrainKey("HOSP-1", "CARD"), 0, default));
+        await Assert.ThrowsAsync<StorageUnavailableException>(() => storage.LoadReferralChangesAsync(new BedGrainKey("HOSP-1", "CARD"), 1, 0, default));
     }
 
     /// <summary>
