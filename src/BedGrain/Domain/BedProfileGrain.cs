@@ -127,10 +127,20 @@ public sealed class BedProfileGrain : IGrain
         TakeReferrals(loaded);
     }
 
-    private void TakeReferrals(BedGrainReferrals loaded)
+    /// <param name="earlier">The activation whose referrals these follow on from: they are taken over, then changed by these.</param>
+    private void TakeReferrals(BedGrainReferrals loaded, BedProfileGrain? earlier = null)
     {
         // The referrals themselves now count the reservations the snapshot summed up.
         _reserved.Clear();
+        if (earlier is not null)
+        {
+            (_referrals, _activeBySequence, _queue) = (earlier._referrals, earlier._activeBySequence, earlier._queue);
+            foreach (var (date, active) in earlier._reserved)
+            {
+                _reserved[date] = active;
+            }
+        }
+
         foreach (var referral in loaded.Referrals)
         {
             ApplyReferral(referral, releaseHold: false);
@@ -174,14 +184,9 @@ public sealed class BedProfileGrain : IGrain
             return next;
         }
 
-        // Every change of a referral comes with an event: those after this activation's last one are the changes.
-        var referrals = _referrals.Values.ToDictionary(r => r.Code, r => r.ToReferral(_key), StringComparer.Ordinal);
-        foreach (var changed in changes.Referrals)
-        {
-            referrals[changed.HospitalizationCode] = changed;
-        }
-
-        next.TakeReferrals(new BedGrainReferrals([.. referrals.Values], changes.Registrations));
+        // Every change of a referral comes with an event: those after this activation's last one
+        // are the changes. This activation is dropped: its referrals move to the next one.
+        next.TakeReferrals(changes, earlier: this);
         return next;
     }
 
