@@ -333,7 +333,7 @@ public abstract class BedGrainStorageContractTests
         await using var nodeB = new TestWorld(storage);
         await nodeA.OpenCalendarAsync(CityCardiology, 1);
         var planned = nodeA.Today.AddDays(1);
-        await nodeB.Bureau.CallAsync(CityCardiology, 0, static (g, _) => g.ListQueueAsync(new QueueFilter(null, null, null), default)); // B activates now, with its referrals
+        await nodeB.Bureau.CallAsync(CityCardiology, 0L, static (g, after) => g.EventsAfterAsync(after, default)); // B activates now, with its referrals
 
         await nodeA.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "a-1");
         await Assert.ThrowsAsync<StorageConflictException>(() => nodeB.RegisterAsync(CityCardiology, AdultIin(), planned, requestId: "b-1"));
