@@ -219,7 +219,7 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
-    public async Task Referral_changes_after_an_event_are_the_referrals_it_and_later_events_name_as_stored_now_and_no_others()
+    public async Task Referral_changes_after_an_event_are_the_referrals_the_later_events_of_the_grain_name_each_once_as_stored_now()
     {
         var storage = await CreateStorageAsync();
         var first = NewReferral("75.01W9.101.1", 1);

@@ -35,26 +35,20 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
         }
     }
 
-    public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
-    {
-        var stored = _grains.GetValueOrDefault(key) ?? new Stored();
-        lock (stored)
-        {
-            return stored.Version == version
-                ? Task.FromResult(new BedGrainReferrals(stored.Referrals.Values.ToArray(), stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
-                : Task.FromException<BedGrainReferrals>(new StorageConflictException($"{key}: stored version {stored.Version}, loaded at {version}"));
-        }
-    }
+    public Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken) =>
+        LoadReferrals(key, version, stored => stored.Referrals.Values);
 
-    public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken)
+    public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) =>
+        LoadReferrals(key, version, stored => stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct().Select(code => stored.Referrals[code]));
+
+    /// <summary>The referrals <paramref name="select"/> picks, with every registration, at <paramref name="version"/> or a conflict.</summary>
+    private Task<BedGrainReferrals> LoadReferrals(BedGrainKey key, long version, Func<Stored, IEnumerable<Referral>> select)
     {
         var stored = _grains.GetValueOrDefault(key) ?? new Stored();
         lock (stored)
         {
             return stored.Version == version
-                ? Task.FromResult(new BedGrainReferrals(
-                    stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct().Select(code => stored.Referrals[code]).ToArray(),
-                    stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
+                ? Task.FromResult(new BedGrainReferrals(select(stored).ToArray(), stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
                 : Task.FromException<BedGrainReferrals>(new StorageConflictException($"{key}: stored version {stored.Version}, loaded at {version}"));
         }
     }

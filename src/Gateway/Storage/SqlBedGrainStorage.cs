@@ -379,7 +379,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
 
         // Each with its own event cursor: one query each, on the same connection (catching up is rare).
-        foreach (var i in Enumerable.Range(0, loads.Count).Except(whole))
+        foreach (var i in Enumerable.Range(0, loads.Count).Where(i => loads[i].ChangedAfter is not null))
         {
             var load = loads[i];
             results[i] = (await ReadReferralsAsync(connection, _referralChangesQuery, [load],
