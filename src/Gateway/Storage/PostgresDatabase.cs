@@ -20,6 +20,15 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSour
     /// </summary>
     public static int DefaultMaxPoolSize => Math.Max(16, 4 * Environment.ProcessorCount);
 
+    /// <summary>
+    /// The gateway runs a few dozen statements again and again (the group commit's, the loads');
+    /// prepared on each connection they are parsed and planned once instead of every time (about
+    /// a fifth of PostgreSQL's CPU per bed report: bench/README.md, national day). The
+    /// connection string's <c>Max Auto Prepare</c> overrides it (0: never, e.g. behind a
+    /// transaction-pooling proxy that does not keep prepared statements).
+    /// </summary>
+    public const int DefaultMaxAutoPrepare = 64;
+
     /// <param name="node">This process among the nodes (names its listener's connection).</param>
     public static PostgresDatabase Create(string connectionString, string node = "node")
     {
@@ -28,6 +37,11 @@ public sealed class PostgresDatabase(NpgsqlDataSource dataSource, NpgsqlDataSour
         if (!given.ContainsKey("Maximum Pool Size") && !given.ContainsKey("MaxPoolSize"))
         {
             builder.ConnectionStringBuilder.MaxPoolSize = DefaultMaxPoolSize;
+        }
+
+        if (!given.ContainsKey("Max Auto Prepare") && !given.ContainsKey("MaxAutoPrepare"))
+        {
+            builder.ConnectionStringBuilder.MaxAutoPrepare = DefaultMaxAutoPrepare;
         }
 
         // The listener keeps its connection for good: not one of the pool's.
