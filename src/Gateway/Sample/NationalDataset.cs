@@ -87,6 +87,7 @@ public sealed class NationalDataset
         var child = ReferenceCatalog.BedProfiles.Where(p => p.IsChild).ToArray();
         var hospitals = new List<HospitalSample>(hospitalCount);
         var usedIds = new HashSet<string>();
+        var usedBins = new HashSet<string>();
         var totalWeight = RegionWeights.Sum(r => r.Weight);
         for (var i = 0; i < hospitalCount; i++)
         {
@@ -116,13 +117,13 @@ public sealed class NationalDataset
             }
 
             var name = $"{(childrens ? "children's hospital" : Kinds[random.Next(Kinds.Length)])} No. {i + 1}";
-            hospitals.Add(new HospitalSample(id, Bin(random), name, region, $"locality {random.Next(1, 40)}", chosen));
+            hospitals.Add(new HospitalSample(id, Bin(random, usedBins), name, region, $"locality {random.Next(1, 40)}", chosen));
         }
 
         // Polyclinics draw from a stream of their own, so a seed still gives the hospitals and
         // referrals it gave before there were polyclinics (benchmarks compare across versions).
         var polyclinicRandom = new Random(~seed);
-        var polyclinics = GeneratePolyclinics(polyclinicRandom, hospitalCount / 2);
+        var polyclinics = GeneratePolyclinics(polyclinicRandom, hospitalCount / 2, usedBins);
         return new NationalDataset(hospitals, polyclinics, GenerateReferrals(random, polyclinicRandom, hospitals, polyclinics, today, referralCount));
     }
 
@@ -130,7 +131,7 @@ public sealed class NationalDataset
     /// About <paramref name="count"/> polyclinics shared out by the region weights; at least two a
     /// region, so every patient has one and the small samples of tests keep PC-75-001 and PC-71-002.
     /// </summary>
-    private static List<PolyclinicSample> GeneratePolyclinics(Random random, int count)
+    private static List<PolyclinicSample> GeneratePolyclinics(Random random, int count, HashSet<string> usedBins)
     {
         var totalWeight = RegionWeights.Sum(r => r.Weight);
         var polyclinics = new List<PolyclinicSample>();
@@ -144,7 +145,7 @@ public sealed class NationalDataset
             for (var n = 1; n <= inRegion; n++)
             {
                 var name = n <= inCity ? $"City polyclinic No. {n}, {city}" : $"District polyclinic, locality {n - inCity}";
-                polyclinics.Add(new PolyclinicSample($"PC-{region}-{n:D3}", Bin(random), name, region));
+                polyclinics.Add(new PolyclinicSample($"PC-{region}-{n:D3}", Bin(random, usedBins), name, region));
             }
         }
 
@@ -221,13 +222,14 @@ public sealed class NationalDataset
         }
     }
 
-    private static string Bin(Random random)
+    /// <summary>A valid BIN that no organisation of the dataset has yet (a BIN names one legal entity).</summary>
+    private static string Bin(Random random, HashSet<string> used)
     {
         while (true)
         {
             // YYMM of registration, 4 = resident legal entity, 0 = head office, then a serial.
             var digits = $"{random.Next(95, 100):D2}{random.Next(1, 13):D2}40{random.Next(100000):D5}";
-            if (CheckDigit(digits) is { } check)
+            if (CheckDigit(digits) is { } check && used.Add(digits + check))
             {
                 return digits + check;
             }

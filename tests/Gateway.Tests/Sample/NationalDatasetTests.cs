@@ -80,6 +80,19 @@ public sealed partial class NationalDatasetTests
         Assert.Contains(national.Hospitals, h => h.Profiles.Any(p => child.Contains(p.ProfileCode)) && h.Profiles.Any(p => !child.Contains(p.ProfileCode)));
     }
 
+    [Theory]
+    [InlineData(2026)]
+    [InlineData(4)]
+    [InlineData(6)]
+    [InlineData(9)]
+    public void No_two_organisations_share_a_bin(int seed)
+    {
+        var dataset = NationalDataset.Generate(seed, Today, referralCount: 0);
+        var bins = dataset.Hospitals.Select(h => h.Bin).Concat(dataset.Polyclinics.Select(p => p.Bin)).ToArray();
+
+        Assert.Equal(bins.Length, bins.Distinct().Count());
+    }
+
     [Fact]
     public void Referrals_fit_the_30_day_calendars_and_carry_plausible_patients_and_diagnoses()
     {
