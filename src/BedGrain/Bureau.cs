@@ -231,5 +231,9 @@ public sealed class Bureau : IAsyncDisposable
             return await bureau.CallByCodeAsync(code, (code, cancellationToken),
                 static (grain, a) => grain.IsActiveAsync(a.code, a.cancellationToken), cancellationToken).ConfigureAwait(false) ? code : null;
         }
+
+        public Task<bool> RegisteredAsync(BedGrainKey grain, string actorOrganizationId, string requestId, CancellationToken cancellationToken) =>
+            bureau.CallAsync(grain, (actorOrganizationId, requestId, cancellationToken),
+                static (g, a) => g.RegisteredAsync(a.actorOrganizationId, a.requestId, a.cancellationToken), cancellationToken);
     }
 }

@@ -222,6 +222,26 @@ public sealed class PatientGrainTests
         Assert.Equal(result.View.Referral.HospitalizationCode, (await patients.LoadAsync(key, default))!.Hold!.HospitalizationCode);
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_late_retry_of_an_earlier_registration_gets_its_first_result_and_the_patient_still_holds_the_later_one(bool durable)
+    {
+        await using var world = new TestWorld(patients: durable ? new InMemoryPatientGrainStorage() : null);
+        await world.OpenCalendarAsync(CityCardiology, 5);
+        await world.OpenCalendarAsync(DistrictCardiology, 5);
+        var iin = AdultIin();
+        var first = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "r1");
+        await world.Bureau.CancelAsync(first.View.Referral.HospitalizationCode, Clinic, "c1", CancellationReason.PatientRequest, "");
+        var second = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(2), requestId: "r2");
+
+        var again = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "r1");
+
+        Assert.Equal((first.View.Referral.HospitalizationCode, first.AccessKey), (again.View.Referral.HospitalizationCode, again.AccessKey));
+        var refused = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(DistrictCardiology, iin, world.Today.AddDays(1), requestId: "r3"));
+        Assert.Contains(second.View.Referral.HospitalizationCode, refused.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task A_refused_registration_leaves_no_hold()
     {

@@ -699,6 +699,16 @@ public sealed class BedProfileGrain : IGrain
     }
 
     /// <summary>
+    /// For a patient grain: whether this request registered a referral here. Never fences: a
+    /// request not remembered may still register.
+    /// </summary>
+    public async Task<bool> RegisteredAsync(string actorOrganizationId, string requestId, CancellationToken cancellationToken)
+    {
+        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        return _idempotency.TryGetValue($"{actorOrganizationId}/{requestId}", out var record) && record.Operation == IdempotencyRecord.Registration;
+    }
+
+    /// <summary>
     /// For a patient grain: whether the referral its hold names is still active. The patient
     /// grain only records codes a bed grain committed, so a code this activation does not know
     /// means it is stale (another activation committed since it loaded): the runtime runs the

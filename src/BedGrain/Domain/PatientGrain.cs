@@ -24,6 +24,9 @@ internal interface IBedGrainsForPatients
 
     /// <summary>The hold's code when its referral is still active, else null.</summary>
     Task<string?> ActiveCodeAsync(PatientHoldState hold, CancellationToken cancellationToken);
+
+    /// <summary>Whether <paramref name="grain"/> remembers this request as one that registered a referral.</summary>
+    Task<bool> RegisteredAsync(BedGrainKey grain, string actorOrganizationId, string requestId, CancellationToken cancellationToken);
 }
 
 /// <summary>
@@ -66,9 +69,12 @@ internal sealed class PatientGrain : IGrain
     public async Task<RegistrationResult> RegisterAsync(BedGrainKey grain, RegisterReferral command, IBedGrainsForPatients beds, CancellationToken cancellationToken)
     {
         var request = new PatientHoldState(grain, command.Actor.OrganizationId, command.RequestId, null, _time.GetUtcNow());
-        if (!(_stale && _version == 0 && await TryCreateAsync(request, cancellationToken).ConfigureAwait(false)))
+        if (!(_stale && _version == 0 && await TryCreateAsync(request, cancellationToken).ConfigureAwait(false))
+            && !await HoldAsync(request, beds, cancellationToken).ConfigureAwait(false))
         {
-            await HoldAsync(request, beds, cancellationToken).ConfigureAwait(false);
+            // A late retry of the patient's earlier registration: its first result, as any retry
+            // gets; the hold stays on the referral the patient holds now.
+            return await beds.RegisterAsync(grain, command, cancellationToken).ConfigureAwait(false);
         }
 
         RegistrationResult result;
@@ -94,8 +100,12 @@ internal sealed class PatientGrain : IGrain
         return result;
     }
 
-    /// <summary>Records <paramref name="request"/> unless the patient holds an active referral (a retry of the same request holds already).</summary>
-    private async Task HoldAsync(PatientHoldState request, IBedGrainsForPatients beds, CancellationToken cancellationToken)
+    /// <summary>
+    /// Records <paramref name="request"/> unless the patient holds an active referral (a retry of
+    /// the same request holds already); false for a request that registered an earlier referral
+    /// of this patient, which holds nothing now.
+    /// </summary>
+    private async Task<bool> HoldAsync(PatientHoldState request, IBedGrainsForPatients beds, CancellationToken cancellationToken)
     {
         if (_stale)
         {
@@ -106,6 +116,11 @@ internal sealed class PatientGrain : IGrain
         var retry = hold is not null && hold.Grain == request.Grain && hold.ActorOrganizationId == request.ActorOrganizationId && hold.RequestId == request.RequestId;
         if (hold is not null && !retry && await beds.ActiveCodeAsync(hold, cancellationToken).ConfigureAwait(false) is { } active)
         {
+            if (await beds.RegisteredAsync(request.Grain, request.ActorOrganizationId, request.RequestId, cancellationToken).ConfigureAwait(false))
+            {
+                return false;
+            }
+
             // The existing code is told only to the polyclinic that holds it.
             var message = hold.ActorOrganizationId == request.ActorOrganizationId
                 ? $"patient_iin: the patient already holds active referral {active} for profile {_key.ProfileCode}"
@@ -117,6 +132,8 @@ internal sealed class PatientGrain : IGrain
         {
             await CommitAsync(request, cancellationToken).ConfigureAwait(false);
         }
+
+        return true;
     }
 
     /// <summary>The first write of an activation that has not read: true if it created the patient's row, false if a row exists.</summary>
