@@ -7,6 +7,8 @@ namespace BedBureau.BedGrain.Tests;
 
 public sealed class StorageFailureTests
 {
+    private static readonly BedGrainKey District = new(DistrictHospital, Cardiology);
+
     /// <summary>Storage whose commits fail while <see cref="Failing"/> is set, as when the database is down.</summary>
     private sealed class FlakyStorage(IBedGrainStorage inner) : DelegatingStorage(inner)
     {
@@ -90,27 +92,84 @@ public sealed class StorageFailureTests
     }
 
     [Fact]
-    public async Task A_write_with_an_unclear_outcome_releases_the_hold_until_the_reload_shows_the_referral()
+    public async Task A_registration_whose_write_had_no_clear_outcome_holds_the_patient_until_its_retry_finds_it_stored()
     {
         var storage = new LostAcknowledgementStorage(new InMemoryBedGrainStorage());
         await using var world = new TestWorld(storage);
         await world.OpenCalendarAsync(CityCardiology, 2);
+        await world.OpenCalendarAsync(District, 2);
+        var iin = AdultIin();
+
+        storage.Failing = true;
+        await Assert.ThrowsAsync<IOException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "r1"));
+        storage.Failing = false;
+
+        // Nobody takes the patient while the outcome is unknown.
+        var meanwhile = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(District, iin, world.Today.AddDays(1)));
+        Assert.Equal((DomainErrorKind.Unavailable, "REGISTRATION_OUTCOME_UNKNOWN"), (meanwhile.Kind, meanwhile.Reason));
+
+        // The retry reads what storage has: the referral, its first result; the hospital's next
+        // report finds the grain as stored.
+        var retried = await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1), requestId: "r1");
+        await world.Bureau.ReportBedsAsync(CityCardiology, City, "b", new BedReport(10, 5, 5, 0, 0, null));
+
+        Assert.Equal(HospitalizationCodes.Format("75", CityCardiology, 1), retried.View.Referral.HospitalizationCode);
+        var refused = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(District, iin, world.Today.AddDays(1)));
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", refused.Reason);
+    }
+
+    [Fact]
+    public async Task A_registration_storage_never_took_frees_the_patient_once_the_grain_wakes_up_and_reads_storage()
+    {
+        var storage = new FlakyStorage(new InMemoryBedGrainStorage());
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        await world.OpenCalendarAsync(District, 2);
         var iin = AdultIin();
 
         storage.Failing = true;
         await Assert.ThrowsAsync<IOException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1)));
         storage.Failing = false;
+        var meanwhile = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(District, iin, world.Today.AddDays(1)));
+        world.Time.Advance(new GrainRuntimeOptions().WakeUpRetryAfter);
+        await WaitUntil(() => world.Bureau.PatientHolds.Count == 0);
 
-        // As the activation's memory says: not registered.
-        Assert.Equal(0, world.Bureau.PatientHolds.Count);
+        var registered = await world.RegisterAsync(District, iin, world.Today.AddDays(1));
 
-        // The grain's next commit finds the write was made; the reload restores the hold.
-        await Assert.ThrowsAsync<StorageConflictException>(() => world.Bureau.ReportBedsAsync(CityCardiology, City, "b", new BedReport(10, 5, 5, 0, 0, null)));
-        var code = HospitalizationCodes.Format("75", CityCardiology, 1);
-        Assert.Equal(ReferralStatus.Registered, (await world.Bureau.GetAsync(code)).Referral.Status);
-        Assert.Equal(1, world.Bureau.PatientHolds.Count);
-        var refused = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(2)));
-        Assert.Equal("ACTIVE_REFERRAL_EXISTS", refused.Reason);
+        Assert.Equal("REGISTRATION_OUTCOME_UNKNOWN", meanwhile.Reason);
+        Assert.Equal(ReferralStatus.Registered, registered.View.Referral.Status);
+    }
+
+    [Fact]
+    public async Task A_cancellation_whose_write_had_no_clear_outcome_frees_the_patient_once_the_grain_reads_it_stored()
+    {
+        var storage = new LostAcknowledgementStorage(new InMemoryBedGrainStorage());
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        await world.OpenCalendarAsync(District, 2);
+        var iin = AdultIin();
+        var code = (await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1))).View.Referral.HospitalizationCode;
+
+        storage.Failing = true;
+        await Assert.ThrowsAsync<IOException>(() => world.Bureau.CancelAsync(code, Clinic, "c1", CancellationReason.PatientRequest, ""));
+        storage.Failing = false;
+        world.Time.Advance(new GrainRuntimeOptions().WakeUpRetryAfter);
+        await WaitUntil(() => world.Bureau.PatientHolds.Count == 0);
+
+        var registered = await world.RegisterAsync(District, iin, world.Today.AddDays(1));
+
+        Assert.Equal(ReferralStatus.Cancelled, (await world.Bureau.GetAsync(code)).Referral.Status);
+        Assert.Equal(ReferralStatus.Registered, registered.View.Referral.Status);
+    }
+
+    private static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(10);
+        }
     }
 
     [Fact]

@@ -99,10 +99,39 @@ public sealed class BedProfileGrain : IGrain
             }
         }
 
+        // An earlier activation's write failed without a clear outcome and left patients' holds
+        // waiting on what storage has: the referrals tell.
+        if (context.PatientHolds?.HasUnsettled(key) == true)
+        {
+            if (grain._referralsLoaded)
+            {
+                grain.SettleHolds();
+            }
+            else
+            {
+                await grain.LoadReferralsAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         return grain;
     }
 
-    public DateTimeOffset? NextWakeUp => (_referralsLoaded ? _queue.FirstDate : FirstReservedDate()) is { } first ? NoShowAt(first) : null;
+    // A write failed without a clear outcome (the connection lost at commit): this activation's
+    // memory may be behind storage. Reads go on from memory; the next write, or a wake-up at
+    // _recheckAt, first reads the stored version (RecheckAsync).
+    private bool _doubtful;
+    private DateTimeOffset _recheckAt;
+
+    private static readonly TimeSpan RecheckAfter = TimeSpan.FromMinutes(1);
+
+    public DateTimeOffset? NextWakeUp
+    {
+        get
+        {
+            var noShows = (_referralsLoaded ? _queue.FirstDate : FirstReservedDate()) is { } first ? NoShowAt(first) : (DateTimeOffset?)null;
+            return _doubtful && !(noShows < _recheckAt) ? _recheckAt : noShows;
+        }
+    }
 
     private DateOnly? FirstReservedDate() => _reserved.Where(d => d.Value > 0).Select(d => (DateOnly?)d.Key).Min();
 
@@ -143,7 +172,8 @@ public sealed class BedProfileGrain : IGrain
 
         foreach (var referral in loaded.Referrals)
         {
-            ApplyReferral(referral, releaseHold: false);
+            // A hold follows what storage has: an earlier activation may have missed the end.
+            ApplyReferral(referral, releaseHold: true);
             if (referral.Status.IsActive())
             {
                 _context.PatientHolds?.Restore(new PatientHold(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode, referral.ReferringOrganizationId));
@@ -156,7 +186,11 @@ public sealed class BedProfileGrain : IGrain
         }
 
         _referralsLoaded = true;
+        SettleHolds();
     }
+
+    private void SettleHolds() =>
+        _context.PatientHolds?.Settle(_key, code => _referrals.TryGetValue(code, out var referral) && referral.Status.IsActive());
 
     /// <summary>
     /// This grain as another node's commits left it, to replace this activation: a fresh
@@ -223,7 +257,40 @@ public sealed class BedProfileGrain : IGrain
         return true;
     }
 
-    public Task WakeUpAsync(CancellationToken cancellationToken) => ExpireNoShowsAsync(cancellationToken);
+    public async Task WakeUpAsync(CancellationToken cancellationToken)
+    {
+        if (_doubtful && _recheckAt <= Now)
+        {
+            await RecheckAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// After a write of unclear outcome: if storage has moved past this activation (the write was
+    /// made), the runtime runs the turn again on a fresh activation, which reads what storage has;
+    /// else the write was not made, memory is right, and the holds it left waiting are settled.
+    /// </summary>
+    private async Task RecheckAsync(CancellationToken cancellationToken)
+    {
+        _recheckAt = Now + RecheckAfter; // should the read fail, the next try waits again
+        var stored = await _context.Storage.LoadAsync(_key, DateTimeOffset.MaxValue, cancellationToken).ConfigureAwait(false);
+        if ((stored?.Version ?? 0) != _version)
+        {
+            throw new StaleActivationException($"{_key}: a write of unclear outcome was stored");
+        }
+
+        _doubtful = false;
+        if (_referralsLoaded)
+        {
+            SettleHolds();
+        }
+        else
+        {
+            await LoadReferralsAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
 
     /// <summary>Checked at the start of each turn without entering an async method (the hot path).</summary>
     private bool NoShowsDue => NextWakeUp is { } due && due <= Now;
@@ -419,8 +486,20 @@ public sealed class BedProfileGrain : IGrain
         var code = HospitalizationCodes.Format(command.PatientRegionCode, _key, sequence);
         var patientKey = _context.Protector.Hash(command.PatientIin);
         var hold = new PatientHold(patientKey, _key.ProfileCode, code, command.Actor.OrganizationId);
+        if (_doubtful)
+        {
+            // Before claiming: a failure of the recheck is not this registration's write.
+            await RecheckAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (_context.PatientHolds?.TryClaim(hold) is { } existing)
         {
+            if (_context.PatientHolds.IsUnsettled(existing))
+            {
+                throw new DomainException(DomainErrorKind.Unavailable, "REGISTRATION_OUTCOME_UNKNOWN",
+                    $"patient_iin: whether the patient's last change of a referral for profile {_key.ProfileCode} was stored is not known yet; retry shortly", "patient_iin");
+            }
+
             // The existing code is told only to the polyclinic that holds it.
             var message = existing.ReferringOrganizationId == command.Actor.OrganizationId
                 ? $"patient_iin: the patient already holds active referral {existing.HospitalizationCode} for profile {_key.ProfileCode}"
@@ -460,14 +539,12 @@ public sealed class BedProfileGrain : IGrain
             await CommitAsync(command.Actor, null, [], [referral], [registered], idempotency, cancellationToken, codeSequence: sequence + 1).ConfigureAwait(false);
             return new RegistrationResult(View(referral), accessKey);
         }
-        catch when (_version < committedVersion)
+        catch when (_version < committedVersion && !_doubtful)
         {
             // Released unless storage accepted the write (the version moved): after that the
             // referral is committed, whatever throws later (the observer). A write that failed
-            // without a clear outcome (the connection lost at commit) counts as not committed, as
-            // in this activation's memory: should it have committed, the grain's next commit
-            // conflicts, the grain is reloaded and loading its referrals restores the hold,
-            // whereas a hold kept for a referral never committed is undone by nothing.
+            // without a clear outcome (the connection lost at commit) keeps its hold, unsettled,
+            // until the grain's next activation reads whether the referral was stored.
             _context.PatientHolds?.Release(patientKey, _key.ProfileCode, code);
             throw;
         }
@@ -848,8 +925,29 @@ public sealed class BedProfileGrain : IGrain
         var change = new BedGrainChange(_version + 1, census, calendar, referrals, events, idempotency,
             codeSequence ?? _nextCodeSequence, _nextEventSequence + events.Count, actor.OrganizationId);
 
+        if (_doubtful)
+        {
+            await RecheckAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         // Durable first: if this throws, memory is untouched.
-        await _context.Storage.CommitAsync(_key, _version, change, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await _context.Storage.CommitAsync(_key, _version, change, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not StorageConflictException)
+        {
+            // Whether storage has the write is not known (the connection lost at commit): the
+            // patients' holds of these referrals stay until a recheck reads what storage has.
+            _doubtful = true;
+            _recheckAt = Now + RecheckAfter;
+            foreach (var referral in referrals)
+            {
+                _context.PatientHolds?.Unsettle(_key, referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
+            }
+
+            throw;
+        }
 
         _version = change.Version;
         _census = census ?? _census;

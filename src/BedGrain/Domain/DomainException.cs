@@ -17,6 +17,9 @@ public enum DomainErrorKind
 
     /// <summary>The caller may not do this to this thing (PERMISSION_DENIED).</summary>
     PermissionDenied,
+
+    /// <summary>Not answerable until storage is read again, e.g. after a write of unknown outcome (UNAVAILABLE: retry).</summary>
+    Unavailable,
 }
 
 /// <summary>

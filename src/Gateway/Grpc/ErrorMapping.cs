@@ -20,6 +20,7 @@ internal static class ErrorMapping
             DomainErrorKind.FailedPrecondition => StatusCode.FailedPrecondition,
             DomainErrorKind.AlreadyExists => StatusCode.AlreadyExists,
             DomainErrorKind.PermissionDenied => StatusCode.PermissionDenied,
+            DomainErrorKind.Unavailable => StatusCode.Unavailable,
             _ => StatusCode.Unknown,
         }, $"[{e.Reason}] {e.Message}"),
         GrainOverloadedException => new Status(StatusCode.ResourceExhausted, "[OVERLOADED] Too many requests for this hospital and profile; retry with backoff."),
