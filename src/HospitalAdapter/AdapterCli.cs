@@ -69,9 +69,11 @@ public static class AdapterCli
                 throw new SettingsException("--beds", "give --beds and/or --calendar");
             }
 
-            using var client = settings.Connect();
-            var pusher = new Pusher(client, Backoff.Default(), time);
-            var observer = new ConsoleWatchObserver(console, settings, result.GetValue(dryRun));
+            // A dry run connects to nothing, as push --dry-run: it needs no API key and no bureau.
+            var dry = result.GetValue(dryRun);
+            using var client = dry ? null : settings.Connect();
+            var pusher = client is null ? null : new Pusher(client, Backoff.Default(), time);
+            var observer = new ConsoleWatchObserver(console, settings, dry);
             var minutes = result.GetValue(every);
             var watcher = new ExportWatcher(
                 now => ExportReader.Read(result.GetValue(beds)?.FullName, result.GetValue(format), result.GetValue(calendar)?.FullName, now),
@@ -81,10 +83,7 @@ public static class AdapterCli
                 observer,
                 time,
                 TimeSpan.FromSeconds(Math.Max(0.05, result.GetValue(poll))),
-                minutes is > 0 ? TimeSpan.FromMinutes(minutes.Value) : null)
-            {
-                DryRun = result.GetValue(dryRun),
-            };
+                minutes is > 0 ? TimeSpan.FromMinutes(minutes.Value) : null);
             console.MarkupLineInterpolated($"Watching {string.Join(", ", files)} for {settings.Describe()}; Ctrl+C stops.");
             try
             {

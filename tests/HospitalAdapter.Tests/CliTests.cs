@@ -133,6 +133,24 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task Dry_run_needs_neither_an_api_key_nor_the_bureau_in_push_and_in_watch()
+    {
+        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
+
+        // Nothing listens on port 1, and no key is given.
+        var pushed = await Run("push", "--beds", beds, "--dry-run", "--server", "http://127.0.0.1:1");
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        using var output = new CancelWhenWritten(_output, "would send 1 call(s)", stop);
+        var watched = await AdapterCli.RunAsync(["watch", "--beds", beds, "--dry-run", "--server", "http://127.0.0.1:1"],
+            PlainConsole.Writing(output), output, _ => null, TimeProvider.System, stop.Token);
+
+        Assert.Equal((AdapterCli.Ok, AdapterCli.Ok), (pushed, watched));
+        Assert.Contains("Dry run: nothing was sent", Flat(), StringComparison.Ordinal);
+        Assert.Contains("Dry run: would send 1 call(s)", Flat(), StringComparison.Ordinal);
+        Assert.DoesNotContain("api_key", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_rejected_push_exits_non_zero_with_the_bureaus_reason()
     {
         var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
@@ -191,6 +209,32 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var path = Path.Combine(_directory, name);
         File.WriteAllText(path, text);
         return path;
+    }
+
+    /// <summary>Writes through to <paramref name="inner"/> and cancels <paramref name="stop"/> once the text written so far contains <paramref name="text"/>: ends a watch when it has shown what the test waits for.</summary>
+    private sealed class CancelWhenWritten(StringWriter inner, string text, CancellationTokenSource stop) : TextWriter
+    {
+        public override System.Text.Encoding Encoding => inner.Encoding;
+
+        public override void Write(char value)
+        {
+            inner.Write(value);
+            Check();
+        }
+
+        public override void Write(string? value)
+        {
+            inner.Write(value);
+            Check();
+        }
+
+        private void Check()
+        {
+            if (inner.ToString().Contains(text, StringComparison.Ordinal))
+            {
+                stop.Cancel();
+            }
+        }
     }
 
     public void Dispose()

@@ -20,25 +20,27 @@ public interface IWatchObserver
 /// A transient failure is retried with backoff until it succeeds or a newer export replaces it;
 /// a bad file or a rejected push waits for the next change. A certificate of the bureau that
 /// fails its checks ends the watch (<see cref="Configuration.ServerCertificateException"/>):
-/// waiting cannot fix it.
+/// waiting cannot fix it. Without a pusher it is a dry run: each export is read, checked and
+/// reported, never sent.
 /// </summary>
 public sealed class ExportWatcher(
     Func<DateTimeOffset, HospitalExport> read,
     IReadOnlyList<string> files,
     Func<HospitalExport, PushPlan> plan,
-    Pusher pusher,
+    Pusher? pusher,
     IWatchObserver observer,
     TimeProvider time,
     TimeSpan poll,
     TimeSpan? interval)
 {
-    /// <summary>Reads, checks and reports each export without sending it.</summary>
-    public bool DryRun { get; init; }
-
     /// <summary>Runs until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
-        pusher.Retrying += observer.Retrying;
+        if (pusher is not null)
+        {
+            pusher.Retrying += observer.Retrying;
+        }
+
         var seen = Fingerprint();
         var nextInterval = interval is { } every ? time.GetUtcNow() + every : DateTimeOffset.MaxValue;
         while (!cancellationToken.IsCancellationRequested)
@@ -99,7 +101,7 @@ public sealed class ExportWatcher(
         }
 
         var calls = plan(export);
-        if (DryRun)
+        if (pusher is null)
         {
             observer.Pushed(calls, new PushOutcome(true, null, [], null));
             return;
