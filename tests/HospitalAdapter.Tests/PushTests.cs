@@ -1,3 +1,4 @@
+using System.Net;
 using BedBureau.Contract.V1;
 using BedBureau.HospitalAdapter.Configuration;
 using BedBureau.HospitalAdapter.Input;
@@ -69,6 +70,31 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
 
         // The retry carried the first attempt's request id: the bureau did not apply 6 again over the 5.
         Assert.Equal(5, await SlotsAsync(client, profile, date));
+    }
+
+    [Fact]
+    public async Task A_proxy_answering_http_500_or_internal_is_retried_like_an_outage()
+    {
+        var gateway = fixture.Gateway;
+        var profile = (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[^1];
+        var date = Today.AddDays(62);
+
+        // HTTP 500 arrives as UNKNOWN, HTTP 400 as INTERNAL (http-grpc-status-mapping.md).
+        using var channel = GrpcChannel.ForAddress(gateway.Address, new GrpcChannelOptions
+        {
+            Handler = new ProxyFailingFirst(HttpStatusCode.InternalServerError, HttpStatusCode.BadRequest),
+            DefaultHeaders = new Metadata { { "authorization", $"Bearer {gateway.HospitalKey}" } },
+        });
+        var pusher = new Pusher(new BureauClient(channel, TimeSpan.FromSeconds(5)), new Backoff(TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(10), new Random(1)), TimeProvider.System);
+        var failures = new List<StatusCode>();
+        pusher.Retrying += (_, error, _) => failures.Add(error.StatusCode);
+
+        // As watch pushes: no limit on attempts.
+        var outcome = await pusher.PushAsync(PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, 9)])]), ""), null, default);
+
+        Assert.True(outcome.Succeeded, outcome.Error?.Message);
+        Assert.Equal([StatusCode.Unknown, StatusCode.Internal], failures);
+        Assert.Equal(9, Assert.Single(outcome.Calendars).Response.Days.Single(d => (d.Date.Year, d.Date.Month, d.Date.Day) == (date.Year, date.Month, date.Day)).Slots);
     }
 
     [Fact]
@@ -215,6 +241,20 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
             response.Dispose();
             await beforeLosing();
             throw new HttpRequestException("The connection was reset (a test losing the answer).");
+        }
+    }
+
+    /// <summary>A proxy in front of the bureau that answers the first requests itself with these HTTP errors, then passes them on.</summary>
+    private sealed class ProxyFailingFirst(params HttpStatusCode[] errors) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _requests;
+
+        protected override Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            var index = Interlocked.Increment(ref _requests) - 1;
+            return index < errors.Length
+                ? Task.FromResult(new HttpResponseMessage(errors[index]) { RequestMessage = request, Version = request.Version })
+                : base.SendAsync(request, cancellationToken);
         }
     }
 

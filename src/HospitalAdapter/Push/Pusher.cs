@@ -7,8 +7,9 @@ namespace BedBureau.HospitalAdapter.Push;
 public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error);
 
 /// <summary>
-/// Sends a plan, retrying what may succeed later (server down, overloaded, deadline) with the
-/// same request ids; a rejection (bad data, wrong key) stops at once, since repeating it cannot help.
+/// Sends a plan, retrying what may succeed later (server down, overloaded, deadline, a proxy's
+/// HTTP 500) with the same request ids; a rejection (bad data, wrong key) stops at once, since
+/// repeating it cannot help.
 /// </summary>
 public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider time)
 {
@@ -18,8 +19,13 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
     /// <summary>Called after each call succeeds: "ReportBeds" or the calendar's profile code.</summary>
     public event Action<string>? Sent;
 
+    /// <summary>
+    /// UNKNOWN and INTERNAL too: a proxy's HTTP 500 arrives as UNKNOWN (http-grpc-status-mapping.md),
+    /// and every call is idempotent by its request id, so a retry cannot apply anything twice.
+    /// </summary>
     public static bool IsTransient(StatusCode code) =>
-        code is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Aborted;
+        code is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Aborted
+            or StatusCode.Unknown or StatusCode.Internal;
 
     /// <param name="maxAttempts">Per call; null retries until cancelled.</param>
     public async Task<PushOutcome> PushAsync(PushPlan plan, int? maxAttempts, CancellationToken cancellationToken)
