@@ -138,7 +138,10 @@ public static class AdapterCli
             }
             catch (ServerCertificateException ex)
             {
-                console.MarkupLineInterpolated($"[red]Not sent, the bureau's certificate is not trusted[/] ({ex.Server}): {ex.Reason}. Check ca_cert and server; this is not retried.");
+                // Deliberately final, in watch too: waiting cannot fix a certificate.
+                var command = result.CommandResult.Command.Name;
+                var stopped = command == "watch" ? "Stopped watching" : "Not sent";
+                console.MarkupLineInterpolated($"[red]{stopped}, the bureau's certificate is not trusted[/] ({ex.Server}): {ex.Reason}. Not retried: the same certificate fails the same way until it or the settings change. Check ca_cert, server and this computer's clock; if they are right, the bureau must fix its certificate. Then run {command} again.");
                 return BadInput;
             }
         }

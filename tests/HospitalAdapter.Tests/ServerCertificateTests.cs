@@ -80,7 +80,9 @@ public sealed class ServerCertificateTests : IAsyncLifetime
 
         Assert.False(giveUp.IsCancellationRequested, _output.ToString());
         Assert.Equal(AdapterCli.BadInput, exit);
-        Assert.Contains("untrusted root", Flat(), StringComparison.Ordinal);
+        Assert.Contains($"Stopped watching, the bureau's certificate is not trusted ({_trusted}/): untrusted root", Flat(), StringComparison.Ordinal);
+        Assert.Contains("Not retried: the same certificate fails the same way until it or the settings change. Check ca_cert, server and this computer's clock", Flat(), StringComparison.Ordinal);
+        Assert.Contains("Then run watch again.", Flat(), StringComparison.Ordinal);
     }
 
     private static (X509Certificate2 Certificate, ECDsa Key) Authority(string name, X509Certificate2? issuer, ECDsa? issuerKey)
