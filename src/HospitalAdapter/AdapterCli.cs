@@ -23,7 +23,7 @@ public static class AdapterCli
     {
         var server = Setting("--server", "server", "The bureau's gRPC address: http://host:port (h2c) or https://host:port (TLS)");
         var apiKey = Setting("--api-key", "api_key", "The hospital's API key (prefer the environment or the config file: flags show in the process list)");
-        var hospitalId = Setting("--hospital-id", "hospital_id", "The hospital's id; optional, the bureau takes it from the API key");
+        var hospitalId = Setting("--hospital-id", "hospital_id", "The hospital's id in the bureau, e.g. 01W9; required to send: the files' bed profiles are checked against the hospital's before anything is sent");
         var caCert = Setting("--ca-cert", "ca_cert", "PEM file of the bureau's root CA; the server sends the intermediates");
         var clientCert = Setting("--client-cert", "client_cert", "Client certificate for mutual TLS: PEM (with --client-key) or .pfx/.p12");
         var clientKey = Setting("--client-key", "client_key", "PEM private key of --client-cert");
@@ -45,7 +45,7 @@ public static class AdapterCli
         {
             var export = Read(result, beds, format, calendar, time);
             var plan = PushPlan.Build(export, settings.HospitalId);
-            Show(console, export, plan);
+            Show(console, plan);
             if (result.GetValue(dryRun))
             {
                 SayPastDatesSkipped(console, plan);
@@ -159,8 +159,9 @@ public static class AdapterCli
             : ExportReader.Read(bedsFile, result.GetValue(format), calendarFile, time.GetUtcNow());
     }
 
-    internal static void Show(IAnsiConsole console, HospitalExport export, PushPlan plan)
+    internal static void Show(IAnsiConsole console, PushPlan plan)
     {
+        var export = plan.Export;
         if (plan.Beds is { } beds)
         {
             var table = new Table().Title($"ReportBeds {beds.RequestId}").AddColumns("profile", "total", "occupied", "free", "free male", "free female", "reported at");

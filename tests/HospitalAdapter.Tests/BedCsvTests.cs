@@ -12,7 +12,7 @@ public sealed class BedCsvTests
         var counts = BedCsv.Parse("beds.csv", "free,total,bed_profile_code,occupied,free_male,free_female,reported_at\n7,40,101,31,3,4,2026-11-23T02:30:00Z\n5,25,103,20,,,\n", Now);
 
         Assert.Equal(2, counts.Count);
-        Assert.Equal(new BedCount("101", 40, 31, 7, 3, 4, new DateTimeOffset(2026, 11, 23, 2, 30, 0, TimeSpan.Zero), "beds.csv line 2"), counts[0]);
+        Assert.Equal(new BedCount("101", 40, 31, 7, 3, 4, new DateTimeOffset(2026, 11, 23, 2, 30, 0, TimeSpan.Zero), new Origin("beds.csv", "line 2")), counts[0]);
         Assert.Equal(("103", 25, 20, 5, 0, 0, (DateTimeOffset?)null), (counts[1].ProfileCode, counts[1].Total, counts[1].Occupied, counts[1].Free, counts[1].FreeMale, counts[1].FreeFemale, counts[1].ReportedAt));
     }
 

@@ -23,7 +23,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
             string.Join('\n', profiles.Select((p, i) => $"{p},{50 + i},{20 + i},{9},{4},{5}")) + "\n");
         var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profiles[0]},{Today.AddDays(1):yyyy-MM-dd},7\n{profiles[0]},{Today.AddDays(2):yyyy-MM-dd},8\n");
 
-        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
 
         Assert.True(exit == AdapterCli.Ok, _output.ToString());
         var census = (await Gateway.GetHospitalAsync()).Census;
@@ -44,7 +44,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var bundle = Write("beds.json", FhirBedBundleTests.Bundle(
             [FhirBedBundleTests.Bed("b1", profile, "O"), FhirBedBundleTests.Bed("b2", profile, "U"), FhirBedBundleTests.Bed("b3", profile, "C")]));
         var config = Write("adapter.json", $$"""{ "server": "{{Gateway.Address}}" }""");
-        var environment = new Dictionary<string, string> { ["BEDBUREAU_API_KEY"] = Gateway.HospitalKey, ["BEDBUREAU_CONFIG"] = config };
+        var environment = new Dictionary<string, string> { ["BEDBUREAU_API_KEY"] = Gateway.HospitalKey, ["BEDBUREAU_HOSPITAL_ID"] = Gateway.HospitalId, ["BEDBUREAU_CONFIG"] = config };
 
         var exit = await Run(environment, "push", "--beds", bundle);
 
@@ -64,11 +64,47 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var rows = profiles.Select(p => $"{p},900,1,1").Append("999,10,5,6");
         var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n" + string.Join('\n', rows) + "\n");
 
-        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
 
         Assert.Equal(AdapterCli.BadInput, exit);
         Assert.Contains($"{beds}, line {profiles.Count + 2}, field free: 6 is more than total - occupied (5)", Flat(), StringComparison.Ordinal);
         Assert.Equal(before, (await Gateway.GetHospitalAsync()).Census);
+    }
+
+    [Fact]
+    public async Task A_profile_the_hospital_does_not_have_in_the_calendar_rejects_the_files_and_nothing_is_sent()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profile = hospital.Hospital.BedProfileCodes[0];
+        var date = Today.AddDays(3);
+        var slots = await Gateway.SlotsAsync(profile, date);
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},555,5,5\n");
+
+        // The good profile's calendar comes first: neither it nor the beds may reach the bureau.
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{date:yyyy-MM-dd},77\n999,{date:yyyy-MM-dd},5\n");
+
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains($"Rejected, nothing sent: {calendar}, line 3, field bed_profile_code: hospital {Gateway.HospitalId} has no bed profile 999 in the bureau's directory (it has {string.Join(", ", hospital.Hospital.BedProfileCodes)})",
+            Flat(), StringComparison.Ordinal);
+        Assert.Equal(hospital.Census, (await Gateway.GetHospitalAsync()).Census);
+        Assert.Equal(slots, await Gateway.SlotsAsync(profile, date));
+    }
+
+    [Fact]
+    public async Task A_fhir_bed_of_a_profile_the_hospital_does_not_have_is_named_by_its_resource_id_and_nothing_is_sent()
+    {
+        var hospital = await Gateway.GetHospitalAsync();
+        var profile = hospital.Hospital.BedProfileCodes[0];
+        var bundle = Write("beds.json", FhirBedBundleTests.Bundle(
+            [FhirBedBundleTests.Bed("b1", profile, "O"), FhirBedBundleTests.Bed("b2", "999", "U"), FhirBedBundleTests.Bed("b3", "999", "U")]));
+
+        var exit = await Run("push", "--beds", bundle, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
+
+        Assert.Equal(AdapterCli.BadInput, exit);
+        Assert.Contains($"Rejected, nothing sent: {bundle}, Location/b2, field bed_profile_code: hospital {Gateway.HospitalId} has no bed profile 999", Flat(), StringComparison.Ordinal);
+        Assert.Equal(hospital.Census, (await Gateway.GetHospitalAsync()).Census);
     }
 
     [Fact]
@@ -79,8 +115,8 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},901,1,1\n");
         var calendar = Write("calendar.csv", "bed_profile_code,date,slots\n");
 
-        var alone = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
-        var withBeds = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var alone = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
+        var withBeds = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
 
         Assert.Equal((AdapterCli.BadInput, AdapterCli.BadInput), (alone, withBeds));
         Assert.Contains($"{calendar}, line 2, field row: the file has a header but no admission days", Flat(), StringComparison.Ordinal);
@@ -97,7 +133,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         // A rolling calendar exported yesterday, read after midnight.
         var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n{profile},{Today.AddDays(29):yyyy-MM-dd},4\n");
 
-        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var exit = await Run("push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
 
         Assert.True(exit == AdapterCli.Ok, _output.ToString());
         Assert.Equal(902, (await Gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Total);
@@ -111,7 +147,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
         var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{Today.AddDays(-2):yyyy-MM-dd},3\n{profile},{Today.AddDays(-1):yyyy-MM-dd},3\n");
 
-        var exit = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--api-key", Gateway.HospitalKey);
+        var exit = await Run("push", "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey);
 
         Assert.Equal(AdapterCli.BadInput, exit);
         Assert.Contains($"all 2 dates are before today ({Today:yyyy-MM-dd}): nothing to send", Flat(), StringComparison.Ordinal);
@@ -153,9 +189,10 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     [Fact]
     public async Task A_rejected_push_exits_non_zero_with_the_bureaus_reason()
     {
-        var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},10,5,5\n");
 
-        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--api-key", "bbk_0000000000000000_wrong");
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", "bbk_0000000000000000_wrong");
 
         Assert.Equal(AdapterCli.SendFailed, exit);
         Assert.Contains("Not sent (Unauthenticated)", Flat(), StringComparison.Ordinal);
@@ -166,7 +203,7 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     {
         var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
 
-        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address);
+        var exit = await Run("push", "--beds", beds, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId);
 
         Assert.Equal(AdapterCli.BadInput, exit);
         Assert.Contains("Configuration: api_key: is required", Flat(), StringComparison.Ordinal);

@@ -14,6 +14,9 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("adapter-push").FullName;
 
+    /// <summary>Where the exports made up here come from.</summary>
+    private static readonly Origin Test = new("test", "line 2");
+
     private static DateOnly Today => ExportRules.Today(DateTimeOffset.UtcNow);
 
     [Fact]
@@ -31,12 +34,12 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         // Each push reads the export anew, as `push` run again or `watch` after a change does.
         foreach (var (slots, free) in new[] { (6, 3), (5, 4), (6, 3) })
         {
-            var export = new HospitalExport([new BedCount(profile, 30, 20, free, 0, 0, at, "test")], [new ProfileCalendar(profile, [new CalendarDay(date, slots)])]);
-            var outcome = await pusher.PushAsync(PushPlan.Build(export, ""), 1, default);
+            var export = new HospitalExport([new BedCount(profile, 30, 20, free, 0, 0, at, Test)], [new ProfileCalendar(profile, [new CalendarDay(date, slots)], Test)]);
+            var outcome = await pusher.PushAsync(PushPlan.Build(export, gateway.HospitalId), 1, default);
             Assert.True(outcome.Succeeded, outcome.Error?.Message);
         }
 
-        Assert.Equal(6, await SlotsAsync(client, profile, date));
+        Assert.Equal(6, await gateway.SlotsAsync(profile, date));
         Assert.Equal(3, (await gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Free);
     }
 
@@ -49,7 +52,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var client = new BureauClient(channel, settings.Timeout);
         var date = Today.AddDays(61);
-        PushPlan Slots(int slots) => PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, slots)])]), "");
+        PushPlan Slots(int slots) => PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, slots)], Test)]), gateway.HospitalId);
 
         // The first attempt reaches the bureau, which applies it; its answer is lost on the way
         // back, and before the adapter retries, another push sets the date to 5.
@@ -69,7 +72,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         Assert.Equal((1, 2), (retries, lossy.Requests));
 
         // The retry carried the first attempt's request id: the bureau did not apply 6 again over the 5.
-        Assert.Equal(5, await SlotsAsync(client, profile, date));
+        Assert.Equal(5, await gateway.SlotsAsync(profile, date));
     }
 
     [Fact]
@@ -90,7 +93,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         pusher.Retrying += (_, error, _) => failures.Add(error.StatusCode);
 
         // As watch pushes: no limit on attempts.
-        var outcome = await pusher.PushAsync(PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, 9)])]), ""), null, default);
+        var outcome = await pusher.PushAsync(PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, 9)], Test)]), gateway.HospitalId), null, default);
 
         Assert.True(outcome.Succeeded, outcome.Error?.Message);
         Assert.Equal([StatusCode.Unknown, StatusCode.Internal], failures);
@@ -104,7 +107,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
 
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pusher.PushAsync(PushPlan.Build(new HospitalExport([], []), ""), 1, default));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pusher.PushAsync(PushPlan.Build(new HospitalExport([], []), fixture.Gateway.HospitalId), 1, default));
     }
 
     [Fact]
@@ -116,12 +119,12 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
         var since = await LastReportedAsync(gateway, profile);
-        var newer = PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), "");
-        var older = PushPlan.Build(Export(profile, free: 5, since.AddMilliseconds(1)), "");
+        var newer = PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), gateway.HospitalId);
+        var older = PushPlan.Build(Export(profile, free: 5, since.AddMilliseconds(1)), gateway.HospitalId);
 
         Assert.True((await pusher.PushAsync(newer, 1, default)).Succeeded);
         var refused = await pusher.PushAsync(older, 1, default);
-        var again = await pusher.PushAsync(PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), ""), 1, default);
+        var again = await pusher.PushAsync(PushPlan.Build(Export(profile, free: 6, since.AddMilliseconds(2)), gateway.HospitalId), 1, default);
 
         Assert.Equal(StatusCode.FailedPrecondition, refused.Error?.StatusCode);
         Assert.Contains("[STALE_REPORT]", refused.Error!.Status.Detail, StringComparison.Ordinal);
@@ -137,9 +140,9 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         var settings = Settings(gateway.Address, gateway.HospitalKey);
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
-        var export = new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(Today.AddDays(40), 11), new CalendarDay(Today.AddDays(41), 12)])]);
+        var export = new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(Today.AddDays(40), 11), new CalendarDay(Today.AddDays(41), 12)], Test)]);
 
-        var outcome = await pusher.PushAsync(PushPlan.Build(export, ""), 1, default);
+        var outcome = await pusher.PushAsync(PushPlan.Build(export, gateway.HospitalId), 1, default);
 
         Assert.True(outcome.Succeeded, outcome.Error?.Message);
         var days = Assert.Single(outcome.Calendars).Response.Days;
@@ -153,7 +156,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         var port = TestPorts.Free();
         var dataDirectory = Path.Combine(_directory, "data");
         var gateway = await TestGateway.StartAsync(port, dataDirectory);
-        var (key, profile) = (gateway.HospitalKey, (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0]);
+        var (key, hospital, profile) = (gateway.HospitalKey, gateway.HospitalId, (await gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0]);
         await gateway.StopAsync();
 
         var beds = Path.Combine(_directory, "beds.csv");
@@ -164,7 +167,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, TimeSpan.FromSeconds(5)), new Backoff(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(400), new Random(1)), TimeProvider.System);
         var watcher = new ExportWatcher(now => ExportReader.Read(beds, BedFileFormat.Auto, null, now), [beds],
-            export => PushPlan.Build(export, ""), pusher, observer, TimeProvider.System, TimeSpan.FromMilliseconds(100), null);
+            export => PushPlan.Build(export, hospital), pusher, observer, TimeProvider.System, TimeSpan.FromMilliseconds(100), null);
         var firstPush = observer.NextPush;
         var watching = watcher.RunAsync(stop.Token);
         try
@@ -187,6 +190,12 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
             var rejection = await observer.NextRejection.WaitAsync(stop.Token);
             Assert.Equal(("line 2", "free"), (rejection.Location, rejection.Field));
             Assert.Equal((61, 55, 3), Counts(await gateway.GetHospitalAsync(), profile));
+
+            // So is one with a profile the hospital does not have, found in the bureau's directory.
+            File.WriteAllText(beds, $"bed_profile_code,total,occupied,free\n{profile},61,50,1\n999,1,0,1\n");
+            rejection = await observer.NextRejection.WaitAsync(stop.Token);
+            Assert.Equal(("line 3", "bed_profile_code"), (rejection.Location, rejection.Field));
+            Assert.Equal((61, 55, 3), Counts(await gateway.GetHospitalAsync(), profile));
             Assert.False(watching.IsCompleted);
         }
         finally
@@ -197,21 +206,12 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         }
     }
 
-    /// <summary>The slots the bureau has for a date, read from its answer to a change of another date.</summary>
-    private static async Task<int> SlotsAsync(BureauClient client, string profile, DateOnly date)
-    {
-        var probe = new SetAdmissionCapacityRequest { RequestId = $"probe-{Guid.NewGuid():N}", BedProfileCode = profile };
-        probe.Days.Add(new AdmissionDay { Date = new CalendarDate { Year = Today.AddDays(89).Year, Month = Today.AddDays(89).Month, Day = Today.AddDays(89).Day }, Slots = 0 });
-        var days = (await client.SetAdmissionCapacityAsync(probe, default)).Days;
-        return days.Single(d => (d.Date.Year, d.Date.Month, d.Date.Day) == (date.Year, date.Month, date.Day)).Slots;
-    }
-
     private static (int, int, int) Counts(GetHospitalResponse hospital, string profile) =>
         hospital.Census.Single(c => c.BedProfileCode == profile) is var c ? (c.Total, c.Occupied, c.Free) : default;
 
     /// <summary>When the profile's stored count was reported (the sample's, or an earlier test's): exports here are later.</summary>
     private static HospitalExport Export(string profile, int free, DateTimeOffset at) =>
-        new([new BedCount(profile, 30, 20, free, 0, 0, at, "test")], []);
+        new([new BedCount(profile, 30, 20, free, 0, 0, at, Test)], []);
 
     private static async Task<DateTimeOffset> LastReportedAsync(TestGateway gateway, string profile) =>
         (await gateway.GetHospitalAsync()).Census.SingleOrDefault(c => c.BedProfileCode == profile)?.ReportedAt?.ToDateTimeOffset() ?? DateTimeOffset.UtcNow;
@@ -221,17 +221,18 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
-    /// <summary>Passes calls to the bureau; the first one's answer is read in full, then lost, as when a connection drops.</summary>
+    /// <summary>Passes calls to the bureau; the first SetAdmissionCapacity's answer is read in full, then lost, as when a connection drops.</summary>
     private sealed class LoseFirstAnswer(Func<Task> beforeLosing) : DelegatingHandler(new SocketsHttpHandler())
     {
         private int _requests;
 
+        /// <summary>SetAdmissionCapacity requests.</summary>
         public int Requests => _requests;
 
         protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
         {
             var response = await base.SendAsync(request, cancellationToken);
-            if (Interlocked.Increment(ref _requests) > 1)
+            if (!request.RequestUri!.AbsolutePath.EndsWith("/SetAdmissionCapacity", StringComparison.Ordinal) || Interlocked.Increment(ref _requests) > 1)
             {
                 return response;
             }

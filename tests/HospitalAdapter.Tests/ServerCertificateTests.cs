@@ -43,7 +43,7 @@ public sealed class ServerCertificateTests : IAsyncLifetime
         var profile = (await _gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
         var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},903,3,3\n");
 
-        var exit = await Run("push", "--beds", beds, "--server", _trusted, "--ca-cert", _root, "--api-key", _gateway.HospitalKey, "--attempts", "1");
+        var exit = await Run("push", "--beds", beds, "--server", _trusted, "--ca-cert", _root, "--hospital-id", _gateway.HospitalId, "--api-key", _gateway.HospitalKey, "--attempts", "1");
 
         Assert.True(exit == AdapterCli.Ok, _output.ToString());
         Assert.Equal(903, (await _gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Total);
@@ -63,7 +63,7 @@ public sealed class ServerCertificateTests : IAsyncLifetime
         };
         var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
 
-        var exit = await Run("push", "--beds", beds, "--server", server, "--ca-cert", authority, "--api-key", _gateway.HospitalKey);
+        var exit = await Run("push", "--beds", beds, "--server", server, "--ca-cert", authority, "--hospital-id", _gateway.HospitalId, "--api-key", _gateway.HospitalKey);
 
         Assert.Equal(AdapterCli.BadInput, exit);
         Assert.True(Flat().Contains($"Not sent, the bureau's certificate is not trusted ({server}/): {reported}", StringComparison.Ordinal), Flat());
@@ -76,7 +76,7 @@ public sealed class ServerCertificateTests : IAsyncLifetime
         var beds = Write("beds.csv", "bed_profile_code,total,occupied,free\n101,10,5,5\n");
         using var giveUp = new CancellationTokenSource(TimeSpan.FromSeconds(30));
 
-        var exit = await Run(giveUp.Token, "watch", "--beds", beds, "--server", _trusted, "--ca-cert", _otherRoot, "--api-key", _gateway.HospitalKey);
+        var exit = await Run(giveUp.Token, "watch", "--beds", beds, "--server", _trusted, "--ca-cert", _otherRoot, "--hospital-id", _gateway.HospitalId, "--api-key", _gateway.HospitalKey);
 
         Assert.False(giveUp.IsCancellationRequested, _output.ToString());
         Assert.Equal(AdapterCli.BadInput, exit);

@@ -18,7 +18,7 @@ public sealed record AdapterSettings
 
     public string? ApiKey { get; init; }
 
-    /// <summary>Optional: the bureau takes the hospital from the API key.</summary>
+    /// <summary>Required to send: the export's bed profiles are checked against this hospital's in the bureau's directory first.</summary>
     public string HospitalId { get; init; } = "";
 
     /// <summary>PEM file of the CA that signed the bureau's certificate (private PKI); else the system's trust store.</summary>
@@ -89,6 +89,11 @@ public sealed record AdapterSettings
     /// <summary>A client of the bureau with these settings, owning its connection; a certificate that fails its checks ends a call with <see cref="ServerCertificateException"/>.</summary>
     public BureauClient Connect()
     {
+        if (HospitalId.Length == 0)
+        {
+            throw new SettingsException("hospital_id", $"is required to send (--hospital-id, {EnvironmentPrefix}HOSPITAL_ID or hospital_id in the config file): the files' bed profiles are checked against the hospital's in the bureau's directory before anything is sent");
+        }
+
         var certificates = CreateCertificateCheck();
         return new BureauClient(CreateChannel(certificates), Timeout, certificates);
     }

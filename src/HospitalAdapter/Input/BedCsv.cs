@@ -65,7 +65,7 @@ public static class BedCsv
                 reportedAt = time;
             }
 
-            counts.Add(new BedCount(code, total, occupied, free, freeMale, freeFemale, reportedAt, $"{file} {row.Location}"));
+            counts.Add(new BedCount(code, total, occupied, free, freeMale, freeFemale, reportedAt, new Origin(file, row.Location)));
         }
 
         return counts;

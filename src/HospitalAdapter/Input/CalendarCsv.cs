@@ -26,6 +26,7 @@ public static class CalendarCsv
 
         var today = ExportRules.Today(now);
         var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, int Line)>>(StringComparer.Ordinal);
+        var origins = new Dictionary<string, Origin>(StringComparer.Ordinal);
         foreach (var row in table.Records)
         {
             var code = row.Get("bed_profile_code");
@@ -49,6 +50,7 @@ public static class CalendarCsv
             if (!byProfile.TryGetValue(code, out var days))
             {
                 byProfile[code] = days = [];
+                origins[code] = new Origin(file, row.Location);
             }
 
             if (!days.TryAdd(date, (slots, row.Line)))
@@ -58,7 +60,7 @@ public static class CalendarCsv
         }
 
         var profiles = byProfile
-            .Select(p => new ProfileCalendar(p.Key, p.Value.Where(d => d.Key >= today).Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray()))
+            .Select(p => new ProfileCalendar(p.Key, p.Value.Where(d => d.Key >= today).Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray(), origins[p.Key]))
             .Where(p => p.Days.Count > 0)
             .ToArray();
         return new AdmissionCalendar(profiles, byProfile.Values.Sum(days => days.Keys.Count(d => d < today)), today);

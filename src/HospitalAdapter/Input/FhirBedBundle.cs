@@ -93,7 +93,7 @@ public static class FhirBedBundle
                 var bedStatus = OperationalStatus(file, where, resource);
                 if (!profiles.TryGetValue(code, out var tally))
                 {
-                    profiles[code] = tally = new Tally();
+                    profiles[code] = tally = new Tally(new Origin(file, where));
                 }
 
                 tally.Beds++;
@@ -126,8 +126,7 @@ public static class FhirBedBundle
             }
 
             return profiles.OrderBy(p => p.Key, StringComparer.Ordinal)
-                .Select(p => new BedCount(p.Key, p.Value.Beds, p.Value.Occupied, p.Value.Free, p.Value.FreeMale, p.Value.FreeFemale, reportedAt,
-                    $"{file} ({p.Value.Beds} beds)"))
+                .Select(p => new BedCount(p.Key, p.Value.Beds, p.Value.Occupied, p.Value.Free, p.Value.FreeMale, p.Value.FreeFemale, reportedAt, p.Value.Origin))
                 .ToArray();
         }
     }
@@ -219,8 +218,10 @@ public static class FhirBedBundle
     private static string? Text(JsonElement element, string property) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(property, out var value) && value.ValueKind == JsonValueKind.String ? value.GetString() : null;
 
-    private sealed class Tally
+    /// <param name="origin">The profile's first bed.</param>
+    private sealed class Tally(Origin origin)
     {
+        public readonly Origin Origin = origin;
         public int Beds;
         public int Occupied;
         public int Free;

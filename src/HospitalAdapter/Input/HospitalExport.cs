@@ -1,21 +1,44 @@
 namespace BedBureau.HospitalAdapter.Input;
 
+/// <summary>Where in the export files something came from, for messages: the file, and "line 4" or "Location/bed-12".</summary>
+public sealed record Origin(string File, string Location)
+{
+    public override string ToString() => $"{File}, {Location}";
+}
+
 /// <summary>The census of one bed profile as the hospital's system exported it.</summary>
-/// <param name="Source">Where it came from, for messages: "beds.csv line 4", "3 Location resources".</param>
-public sealed record BedCount(string ProfileCode, int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt, string Source);
+/// <param name="Origin">Its row, or the first bed of the profile in a FHIR Bundle.</param>
+public sealed record BedCount(string ProfileCode, int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt, Origin Origin);
 
 /// <summary>Admission slots of one date of one profile.</summary>
 public sealed record CalendarDay(DateOnly Date, int Slots);
 
 /// <summary>One profile's admission calendar: the dates it lists, in date order.</summary>
-public sealed record ProfileCalendar(string ProfileCode, IReadOnlyList<CalendarDay> Days);
+/// <param name="Origin">The profile's first row.</param>
+public sealed record ProfileCalendar(string ProfileCode, IReadOnlyList<CalendarDay> Days, Origin Origin);
 
 /// <summary>The admission calendar file as read: the profiles with dates to send, and how many dates before <paramref name="Today"/> were left out.</summary>
 public sealed record AdmissionCalendar(IReadOnlyList<ProfileCalendar> Profiles, int PastDatesSkipped, DateOnly Today);
 
 /// <summary>Everything read from a hospital's export files, checked and ready to send.</summary>
 /// <param name="PastDatesSkipped">Calendar dates before today, which are not sent.</param>
-public sealed record HospitalExport(IReadOnlyList<BedCount> Beds, IReadOnlyList<ProfileCalendar> Calendars, int PastDatesSkipped = 0);
+public sealed record HospitalExport(IReadOnlyList<BedCount> Beds, IReadOnlyList<ProfileCalendar> Calendars, int PastDatesSkipped = 0)
+{
+    /// <summary>
+    /// Rejects the export if it names a bed profile that the hospital does not have in the bureau's
+    /// directory. The bureau would refuse only that profile's call, after applying the calls before it.
+    /// </summary>
+    public void RequireProfilesOf(string hospitalId, IReadOnlyCollection<string> profiles)
+    {
+        var unknown = Beds.Select(b => (b.ProfileCode, b.Origin)).Concat(Calendars.Select(c => (c.ProfileCode, c.Origin)))
+            .FirstOrDefault(p => !profiles.Contains(p.ProfileCode));
+        if (unknown.Origin is { } origin)
+        {
+            throw new InputException(origin.File, origin.Location, "bed_profile_code",
+                $"hospital {hospitalId} has no bed profile {unknown.ProfileCode} in the bureau's directory (it has {string.Join(", ", profiles)})");
+        }
+    }
+}
 
 /// <summary>Checks shared by the input formats; they mirror the bureau's own rules so a bad file fails here, before anything is sent.</summary>
 internal static class ExportRules

@@ -5,10 +5,13 @@ using BedBureau.Wire.Client;
 
 namespace BedBureau.HospitalAdapter.Push;
 
-/// <summary>The two HospitalService calls the adapter makes, each with its deadline.</summary>
+/// <summary>The calls the adapter makes, each with its deadline: the hospital's entry in the directory, ReportBeds and SetAdmissionCapacity.</summary>
 public sealed class BureauClient : IDisposable
 {
     private static readonly Google.Protobuf.Reflection.ServiceDescriptor Hospitals = HospitalReflection.Descriptor.Services[0];
+
+    public static readonly Method<GetHospitalRequest, GetHospitalResponse> GetHospitalMethod =
+        Method<GetHospitalRequest, GetHospitalResponse>.Of(DirectoryReflection.Descriptor.Services[0], "GetHospital");
 
     public static readonly Method<ReportBedsRequest, ReportBedsResponse> ReportBedsMethod = Method<ReportBedsRequest, ReportBedsResponse>.Of(Hospitals, "ReportBeds");
 
@@ -34,6 +37,9 @@ public sealed class BureauClient : IDisposable
         _certificates = certificates;
         _ownsChannel = true;
     }
+
+    public Task<GetHospitalResponse> GetHospitalAsync(string hospitalId, CancellationToken cancellationToken) =>
+        CallAsync(() => _channel.UnaryAsync(GetHospitalMethod, new GetHospitalRequest { HospitalId = hospitalId }, Options(cancellationToken)));
 
     public Task<ReportBedsResponse> ReportBedsAsync(ReportBedsRequest request, CancellationToken cancellationToken) =>
         CallAsync(() => _channel.UnaryAsync(ReportBedsMethod, request, Options(cancellationToken)));

@@ -115,6 +115,10 @@ public sealed class ExportWatcher(
                 observer.Pushed(calls, outcome);
             }
         }
+        catch (InputException ex)
+        {
+            observer.Rejected(ex);
+        }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
         }

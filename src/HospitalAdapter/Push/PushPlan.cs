@@ -13,14 +13,15 @@ namespace BedBureau.HospitalAdapter.Push;
 /// repeated id with its first result for 7 days, so ids derived from the content would make a
 /// value set back to an earlier one (slots 6, then 5, then 6 again) a no-op.
 /// </summary>
-public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissionCapacityRequest> Calendars)
+/// <param name="Export">What the calls were made from: their profiles' rows, for messages.</param>
+public sealed record PushPlan(HospitalExport Export, string HospitalId, ReportBedsRequest? Beds, IReadOnlyList<SetAdmissionCapacityRequest> Calendars)
 {
     public int CallCount => (Beds is null ? 0 : 1) + Calendars.Count;
 
     /// <summary>Calendar dates of the export before today, which the plan leaves out.</summary>
-    public int PastDatesSkipped { get; init; }
+    public int PastDatesSkipped => Export.PastDatesSkipped;
 
-    /// <param name="hospitalId">Sent in each request; empty lets the bureau take it from the API key.</param>
+    /// <param name="hospitalId">Sent in each request, and whose bed profiles in the directory the export is checked against before sending.</param>
     public static PushPlan Build(HospitalExport export, string hospitalId)
     {
         var push = NewPushId();
@@ -52,7 +53,7 @@ public sealed record PushPlan(ReportBedsRequest? Beds, IReadOnlyList<SetAdmissio
             calendars.Add(request);
         }
 
-        return new PushPlan(beds, calendars) { PastDatesSkipped = export.PastDatesSkipped };
+        return new PushPlan(export, hospitalId, beds, calendars);
     }
 
     /// <summary>"his-" and 128 random bits: unique without a clock or a counter that a restart could repeat.</summary>

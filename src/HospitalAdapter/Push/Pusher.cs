@@ -1,4 +1,5 @@
 using BedBureau.Contract.V1;
+using BedBureau.HospitalAdapter.Input;
 using BedBureau.Wire;
 
 namespace BedBureau.HospitalAdapter.Push;
@@ -27,6 +28,11 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         code is StatusCode.Unavailable or StatusCode.DeadlineExceeded or StatusCode.ResourceExhausted or StatusCode.Aborted
             or StatusCode.Unknown or StatusCode.Internal;
 
+    /// <summary>
+    /// Checks the plan's bed profiles against the hospital's in the directory, then sends it;
+    /// throws <see cref="InputException"/>, having sent nothing, if the export names a profile the
+    /// hospital does not have.
+    /// </summary>
     /// <param name="maxAttempts">Per call; null retries until cancelled.</param>
     public async Task<PushOutcome> PushAsync(PushPlan plan, int? maxAttempts, CancellationToken cancellationToken)
     {
@@ -36,6 +42,10 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         var calendars = new List<(string, SetAdmissionCapacityResponse)>();
         try
         {
+            // The bureau checks each call's profiles only when that call comes, after the calls
+            // before it were applied: check them all first so that a wrong one sends nothing.
+            var hospital = (await WithRetryAsync(ct => client.GetHospitalAsync(plan.HospitalId, ct), maxAttempts, cancellationToken).ConfigureAwait(false)).Hospital;
+            plan.Export.RequireProfilesOf(hospital.Id, hospital.BedProfileCodes);
             if (plan.Beds is { } report)
             {
                 beds = await WithRetryAsync(ct => client.ReportBedsAsync(report, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
