@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Globalization;
+using System.Text.RegularExpressions;
 using BedBureau.HospitalAdapter.Configuration;
 using BedBureau.HospitalAdapter.Input;
 using BedBureau.HospitalAdapter.Push;
@@ -18,6 +20,9 @@ public static class AdapterCli
 
     /// <summary>Exit code: nothing sent because of the command line, the settings or a bad file.</summary>
     public const int BadInput = 2;
+
+    /// <summary>Exit code: partly sent; the bureau applied some calls (the beds, some calendars), then refused one or could not be reached.</summary>
+    public const int PartlySent = 3;
 
     public static async Task<int> RunAsync(string[] args, IAnsiConsole console, TextWriter output, Func<string, string?> environment, TimeProvider time, CancellationToken cancellationToken)
     {
@@ -40,7 +45,10 @@ public static class AdapterCli
         var every = new Option<double?>("--every") { Description = "Also push every N minutes, changed or not" };
         var poll = new Option<double>("--poll-seconds") { Description = "How often to look at the files for changes", DefaultValueFactory = _ => 2 };
 
-        var push = new Command("push", "Read the export files and send them to the bureau once") { beds, format, calendar, dryRun, retries };
+        var push = new Command("push", "Read the export files and send them to the bureau once. Exit code 0 sent; 1 not sent, the bureau refused it or was unreachable; 2 nothing sent because of the command line, a setting, a bad file or the bureau's certificate; 3 partly sent (the summary says what was and what was not)")
+        {
+            beds, format, calendar, dryRun, retries,
+        };
         push.SetAction((result, ct) => Run(result, async settings =>
         {
             var export = Read(result, beds, format, calendar, time);
@@ -237,12 +245,44 @@ public static class AdapterCli
         SayPastDatesSkipped(console, plan);
         if (outcome.Error is { } error)
         {
-            console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
-            return SendFailed;
+            if (outcome.FailedCall is not { } failed)
+            {
+                console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
+                return SendFailed;
+            }
+
+            var calls = Calls(plan, error);
+            if (failed == 0)
+            {
+                console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {calls[0]}: {error.Status.Detail} ({settings.Server})");
+                return SendFailed;
+            }
+
+            var untried = calls.Count > failed + 1 ? $"; {string.Join(", ", calls.Skip(failed + 1))} not sent either (not tried)" : "";
+            console.MarkupLineInterpolated($"[red]Partly sent ({error.StatusCode}):[/] {string.Join(", ", calls.Take(failed))} sent; {calls[failed]} not sent: {error.Status.Detail}{untried} ({settings.Server}). The values are absolute: push the corrected files again.");
+            return PartlySent;
         }
 
         console.MarkupLineInterpolated($"[green]Sent[/] to {settings.Describe()}.");
         return Ok;
+    }
+
+    /// <summary>
+    /// The plan's calls in the order they are sent, as the files name them: "beds", then "calendar
+    /// of profile 103 (calendar.csv, line 5)"; the beds with the row of the report the bureau's
+    /// reason names (<c>reports[2]...</c>), if it names one.
+    /// </summary>
+    private static List<string> Calls(PushPlan plan, RpcException error)
+    {
+        var calls = plan.Export.Calendars.Select(c => $"calendar of profile {c.ProfileCode} ({c.Origin})").ToList();
+        if (plan.Beds is not null)
+        {
+            var named = Regex.Match(error.Status.Detail, @"\breports\[(\d+)\]");
+            var row = named.Success && int.TryParse(named.Groups[1].Value, CultureInfo.InvariantCulture, out var i) && i < plan.Export.Beds.Count ? $" ({plan.Export.Beds[i].Origin})" : "";
+            calls.Insert(0, "beds" + row);
+        }
+
+        return calls;
     }
 
     private sealed class ConsoleWatchObserver(IAnsiConsole console, AdapterSettings settings, bool dryRun) : IWatchObserver

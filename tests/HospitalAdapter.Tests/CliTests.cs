@@ -108,6 +108,26 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
     }
 
     [Fact]
+    public async Task A_calendar_the_bureau_refuses_after_the_beds_were_applied_is_reported_as_partly_sent()
+    {
+        var profile = (await Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var beds = Write("beds.csv", $"bed_profile_code,total,occupied,free\n{profile},556,6,6\n");
+
+        // This computer's clock is 5 days fast: the last of the 90 days ahead by its calendar is
+        // beyond the bureau's, a refusal the adapter cannot foresee.
+        var clock = new FastClock(TimeSpan.FromDays(5));
+        var last = ExportRules.Today(clock.GetUtcNow()).AddDays(CalendarCsv.DaysAhead);
+        var calendar = Write("calendar.csv", $"bed_profile_code,date,slots\n{profile},{last:yyyy-MM-dd},7\n");
+
+        var exit = await AdapterCli.RunAsync(["push", "--beds", beds, "--calendar", calendar, "--server", Gateway.Address, "--hospital-id", Gateway.HospitalId, "--api-key", Gateway.HospitalKey],
+            PlainConsole.Writing(_output), _output, _ => null, clock, CancellationToken.None);
+
+        Assert.Equal(AdapterCli.PartlySent, exit);
+        Assert.Contains($"Partly sent (InvalidArgument): beds sent; calendar of profile {profile} ({calendar}, line 2) not sent: [OUT_OF_RANGE] days[0].date: must be from today", Flat(), StringComparison.Ordinal);
+        Assert.Equal(556, (await Gateway.GetHospitalAsync()).Census.Single(c => c.BedProfileCode == profile).Total);
+    }
+
+    [Fact]
     public async Task An_empty_calendar_file_is_rejected_and_nothing_is_sent()
     {
         var hospital = await Gateway.GetHospitalAsync();
@@ -246,6 +266,12 @@ public sealed class CliTests(GatewayFixture fixture) : IDisposable
         var path = Path.Combine(_directory, name);
         File.WriteAllText(path, text);
         return path;
+    }
+
+    /// <summary>The clock of a computer that is fast.</summary>
+    private sealed class FastClock(TimeSpan ahead) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => base.GetUtcNow() + ahead;
     }
 
     /// <summary>Writes through to <paramref name="inner"/> and cancels <paramref name="stop"/> once the text written so far contains <paramref name="text"/>: ends a watch when it has shown what the test waits for.</summary>

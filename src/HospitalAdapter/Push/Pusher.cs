@@ -5,7 +5,12 @@ using BedBureau.Wire;
 namespace BedBureau.HospitalAdapter.Push;
 
 /// <summary>What happened to one push: the bureau's answers, or why it stopped.</summary>
-public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error);
+/// <param name="FailedCall">
+/// Which of the plan's calls failed, ReportBeds first if there is one, then the calendars in order
+/// (the calls before it were applied, the ones after it not tried); null if the push failed
+/// before them, reading the directory.
+/// </param>
+public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error, int? FailedCall = null);
 
 /// <summary>
 /// Sends a plan, retrying what may succeed later (server down, overloaded, deadline, a proxy's
@@ -40,15 +45,18 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         ArgumentOutOfRangeException.ThrowIfZero(plan.CallCount, nameof(plan));
         ReportBedsResponse? beds = null;
         var calendars = new List<(string, SetAdmissionCapacityResponse)>();
+        int? call = null;
         try
         {
             // The bureau checks each call's profiles only when that call comes, after the calls
             // before it were applied: check them all first so that a wrong one sends nothing.
             var hospital = (await WithRetryAsync(ct => client.GetHospitalAsync(plan.HospitalId, ct), maxAttempts, cancellationToken).ConfigureAwait(false)).Hospital;
             plan.Export.RequireProfilesOf(hospital.Id, hospital.BedProfileCodes);
+            call = 0;
             if (plan.Beds is { } report)
             {
                 beds = await WithRetryAsync(ct => client.ReportBedsAsync(report, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
+                call++;
                 Sent?.Invoke("ReportBeds");
             }
 
@@ -56,6 +64,7 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
             {
                 var response = await WithRetryAsync(ct => client.SetAdmissionCapacityAsync(calendar, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
                 calendars.Add((calendar.BedProfileCode, response));
+                call++;
                 Sent?.Invoke(calendar.BedProfileCode);
             }
 
@@ -63,7 +72,7 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         }
         catch (RpcException ex)
         {
-            return new PushOutcome(false, beds, calendars, ex);
+            return new PushOutcome(false, beds, calendars, ex, call);
         }
     }
 
