@@ -26,6 +26,14 @@ public sealed class BedCsvTests
         Assert.Equal(new DateTimeOffset(2026, 11, 23, 7, 30, 0, TimeSpan.FromHours(5)), count.ReportedAt);
     }
 
+    [Fact]
+    public void Reads_dotted_dates_as_day_month_year_as_russian_and_kazakh_locales_write_them()
+    {
+        var counts = BedCsv.Parse("beds.csv", "bed_profile_code;total;occupied;free;reported_at\r\n101;40;31;7;05.11.2026 08:00\r\n", Now);
+
+        Assert.Equal(new DateTimeOffset(2026, 11, 5, 8, 0, 0, TimeSpan.FromHours(5)), Assert.Single(counts).ReportedAt);
+    }
+
     [Theory]
     [InlineData("bed_profile_code,total,occupied\n101,1,1\n", "line 1", "free", "required column is missing")]
     [InlineData("bed_profile_code,total,occupied,free,beds\n101,1,1,0,1\n", "line 1", "beds", "unknown column")]
@@ -39,6 +47,7 @@ public sealed class BedCsvTests
     [InlineData("bed_profile_code,total,occupied,free,free_male,free_female\n101,10,5,5,3,3\n", "line 2", "free_male", "more than free (5)")]
     [InlineData("bed_profile_code,total,occupied,free\n101,10,5\n", "line 2", "row", "has 3 fields, the header has 4")]
     [InlineData("bed_profile_code,total,occupied,free,reported_at\n101,10,5,5,yesterday\n", "line 2", "reported_at", "not an ISO 8601 time")]
+    [InlineData("bed_profile_code,total,occupied,free,reported_at\n101,10,5,5,11/05/2026 08:00\n", "line 2", "reported_at", "a date with slashes")]
     [InlineData("bed_profile_code,total,occupied,free,reported_at\n101,10,5,5,2026-11-24T09:00:00+05:00\n", "line 2", "reported_at", "in the future")]
     [InlineData("bed_profile_code,total,occupied,free\n101,10,5,\"5\n", "line 2", "row", "quoted field is not closed")]
     public void Rejects_the_whole_file_naming_line_field_and_reason(string text, string location, string field, string reason)

@@ -44,6 +44,8 @@ public sealed class FhirBedBundleTests
     [InlineData("""{ "resourceType": "Bundle", "entry": [ """, "line 1", "json", "not valid JSON")]
     [InlineData("""{ "resourceType": "Bundle", "entry": [] }""", "Bundle", "entry", "no Location of physical type bed")]
     [InlineData("""{ "resourceType": "Bundle", "timestamp": "soon", "entry": [] }""", "Bundle", "timestamp", "not a FHIR instant")]
+    [InlineData("""{ "resourceType": "Bundle", "id": "census-1", "timestamp": "2026-11-23T07:30:00", "entry": [] }""", "Bundle/census-1", "timestamp", "has no time zone")]
+    [InlineData("""{ "resourceType": "Bundle", "meta": { "lastUpdated": "2026-11-23T07:30:00" }, "entry": [] }""", "Bundle", "meta.lastUpdated", "has no time zone")]
     [InlineData("""{ "resourceType": "Bundle", "entry": [ {} ] }""", "entry[0]", "resource", "has no resource")]
     public void Rejects_a_bad_bundle(string json, string location, string field, string reason)
     {
@@ -67,6 +69,29 @@ public sealed class FhirBedBundleTests
 
         Assert.Equal(("Location/bad-7", field), (error.Location, error.Field));
         Assert.Contains(reason, error.Reason, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData(new[] { "101", "103" }, new string[0], $"extension[{FhirBedBundle.ProfileExtension}]")]
+    [InlineData(new string[0], new[] { "101", "103" }, "type")]
+    [InlineData(new[] { "101", "101" }, new[] { "103", "103" }, "type")]
+    public void Rejects_a_bed_with_two_bed_profile_codes(string[] extensionCodes, string[] typeCodes, string field)
+    {
+        var json = Bundle([Bed("good", "101", "U"), ProfiledBed("two-profiles", extensionCodes, typeCodes)]);
+
+        var error = Assert.Throws<InputException>(() => FhirBedBundle.Parse("beds.json", json, Now));
+
+        Assert.Equal(("Location/two-profiles", field), (error.Location, error.Field));
+        Assert.Contains("101", error.Reason, StringComparison.Ordinal);
+        Assert.Contains("103", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Takes_a_bed_profile_code_given_more_than_once()
+    {
+        var counts = FhirBedBundle.Parse("beds.json", Bundle([ProfiledBed("b1", ["101", "101"], ["101", "101"])]), Now);
+
+        Assert.Equal(("101", 1, 1), (Assert.Single(counts).ProfileCode, counts[0].Total, counts[0].Free));
     }
 
     [Fact]
@@ -95,6 +120,20 @@ public sealed class FhirBedBundleTests
         return $$"""
             { "resource": { "resourceType": "Location", "id": "{{id}}", "status": "{{status}}"{{operationalStatus}}{{type}},
               "physicalType": { "coding": [ { "system": "{{FhirBedBundle.PhysicalTypeSystem}}", "code": "bd" } ] },
+              "extension": [ {{string.Join(", ", extensions)}} ] } }
+            """;
+    }
+
+    /// <summary>A free bed with these codes in bed-profile extensions and in type codings of the bed-profile system.</summary>
+    private static string ProfiledBed(string id, string[] extensionCodes, string[] typeCodes)
+    {
+        var extensions = extensionCodes.Select(code => $$"""{ "url": "{{FhirBedBundle.ProfileExtension}}", "valueCode": "{{code}}" }""");
+        var codings = typeCodes.Select(code => $$"""{ "system": "{{FhirBedBundle.ProfileSystem}}", "code": "{{code}}" }""");
+        return $$"""
+            { "resource": { "resourceType": "Location", "id": "{{id}}", "status": "active",
+              "operationalStatus": { "system": "{{FhirBedBundle.BedStatusSystem}}", "code": "U" },
+              "physicalType": { "coding": [ { "system": "{{FhirBedBundle.PhysicalTypeSystem}}", "code": "bd" } ] },
+              "type": [ { "coding": [ {{string.Join(", ", codings)}} ] } ],
               "extension": [ {{string.Join(", ", extensions)}} ] } }
             """;
     }

@@ -12,6 +12,8 @@ namespace BedBureau.HospitalAdapter.Tests;
 [Collection(GatewayCollection.Name)]
 public sealed class PushTests(GatewayFixture fixture) : IDisposable
 {
+    private static readonly TimeSpan WatchPoll = TimeSpan.FromMilliseconds(100);
+
     private readonly string _directory = Directory.CreateTempSubdirectory("adapter-push").FullName;
 
     /// <summary>Where the exports made up here come from.</summary>
@@ -206,6 +208,112 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         }
     }
 
+    [Fact]
+    public async Task Watch_lets_a_push_the_bureau_is_answering_finish_while_the_file_keeps_changing()
+    {
+        var arrived = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // Each push reads the hospital's directory entry (call 1), then reports (call 2).
+        var calls = new BeforeEachCall(async (call, ct) =>
+        {
+            if (call == 2)
+            {
+                arrived.TrySetResult();
+                await release.Task.WaitAsync(ct);
+            }
+        });
+        var (beds, profile, written) = await WriteBedsAsync(free: 8);
+        var clock = new StepClock(DateTimeOffset.UtcNow);
+        var observer = new RecordingObserver();
+        var pushed = observer.NextPush;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var watching = Watch(beds, calls, clock, Backoff.Default(), observer, stop.Token);
+        try
+        {
+            // The first ReportBeds is with the bureau while the export is rewritten at every poll.
+            await arrived.Task.WaitAsync(stop.Token);
+            await clock.NextWaitAsync();
+            for (var poll = 1; poll <= 2 * ExportWatcher.SettlePolls; poll++)
+            {
+                File.WriteAllText(beds, $"bed_profile_code,total,occupied,free\n{profile},62,50,{poll % 8}\n");
+                File.SetLastWriteTimeUtc(beds, written.AddMilliseconds(poll));
+                clock.Advance(WatchPoll);
+                await clock.NextWaitAsync();
+            }
+
+            release.TrySetResult();
+            var outcome = await pushed.WaitAsync(TimeSpan.FromSeconds(10), stop.Token);
+            Assert.True(outcome.Succeeded, outcome.Error?.Message);
+            Assert.Equal((62, 50, 8), Counts(await fixture.Gateway.GetHospitalAsync(), profile));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => watching);
+        }
+    }
+
+    [Fact]
+    public async Task Watch_replaces_a_push_waiting_to_retry_with_the_newer_export()
+    {
+        // Each push reads the hospital's directory entry, then reports: the first report fails.
+        var calls = new BeforeEachCall((call, _) => call == 2 ? Task.FromException(new HttpRequestException("The bureau is unreachable (a test).")) : Task.CompletedTask);
+        var (beds, profile, written) = await WriteBedsAsync(free: 8);
+        var observer = new RecordingObserver();
+        var pushed = observer.NextPush;
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+
+        // The retry would wait an hour; the newer export does not wait for it.
+        var watching = Watch(beds, calls, TimeProvider.System, new Backoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1), new Random(1)), observer, stop.Token);
+        try
+        {
+            await observer.RetriedAtLeast(1).WaitAsync(stop.Token);
+            File.WriteAllText(beds, $"bed_profile_code,total,occupied,free\n{profile},62,50,4\n");
+            File.SetLastWriteTimeUtc(beds, written.AddMilliseconds(1));
+
+            var outcome = await pushed.WaitAsync(stop.Token);
+            Assert.True(outcome.Succeeded, outcome.Error?.Message);
+            Assert.Equal(4, calls.Count);
+            Assert.Equal((62, 50, 4), Counts(await fixture.Gateway.GetHospitalAsync(), profile));
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => watching);
+        }
+    }
+
+    /// <summary>A beds export for the fixture's hospital; returns the file, its profile and when it was written.</summary>
+    private async Task<(string File, string Profile, DateTime Written)> WriteBedsAsync(int free)
+    {
+        var profile = (await fixture.Gateway.GetHospitalAsync()).Hospital.BedProfileCodes[0];
+        var beds = Path.Combine(_directory, "beds.csv");
+        File.WriteAllText(beds, $"bed_profile_code,total,occupied,free\n{profile},62,50,{free}\n");
+        return (beds, profile, File.GetLastWriteTimeUtc(beds));
+    }
+
+    /// <summary>Watches <paramref name="beds"/> on the fixture's gateway through <paramref name="handler"/>, polling every <see cref="WatchPoll"/> of <paramref name="clock"/>.</summary>
+    private Task Watch(string beds, HttpMessageHandler handler, TimeProvider clock, Backoff backoff, IWatchObserver observer, CancellationToken cancellationToken)
+    {
+        var channel = GrpcChannel.ForAddress(fixture.Gateway.Address, new GrpcChannelOptions
+        {
+            Handler = handler,
+            DefaultHeaders = new Metadata { { "authorization", $"Bearer {fixture.Gateway.HospitalKey}" } },
+        });
+        var pusher = new Pusher(new BureauClient(channel, TimeSpan.FromSeconds(30)), backoff, clock);
+        var watcher = new ExportWatcher(now => ExportReader.Read(beds, BedFileFormat.Auto, null, now), [beds],
+            export => PushPlan.Build(export, fixture.Gateway.HospitalId), pusher, observer, clock, WatchPoll, null);
+        return RunAsync();
+
+        async Task RunAsync()
+        {
+            using (channel)
+            {
+                await watcher.RunAsync(cancellationToken);
+            }
+        }
+    }
+
     private static (int, int, int) Counts(GetHospitalResponse hospital, string profile) =>
         hospital.Census.Single(c => c.BedProfileCode == profile) is var c ? (c.Total, c.Occupied, c.Free) : default;
 
@@ -256,6 +364,20 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
             return index < errors.Length
                 ? Task.FromResult(new HttpResponseMessage(errors[index]) { RequestMessage = request, Version = request.Version })
                 : base.SendAsync(request, cancellationToken);
+        }
+    }
+
+    /// <summary>Passes calls to the bureau once <c>before</c>(the call's number, from 1) is done: a test holds or fails chosen calls there.</summary>
+    private sealed class BeforeEachCall(Func<int, CancellationToken, Task> before) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        private int _count;
+
+        public int Count => _count;
+
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            await before(Interlocked.Increment(ref _count), cancellationToken);
+            return await base.SendAsync(request, cancellationToken);
         }
     }
 

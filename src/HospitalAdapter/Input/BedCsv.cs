@@ -3,8 +3,9 @@ namespace BedBureau.HospitalAdapter.Input;
 /// <summary>
 /// The CSV export of bed counts: a header row, then one row per bed profile.
 /// Required columns <c>bed_profile_code,total,occupied,free</c>; optional <c>free_male,free_female</c>
-/// (0 when absent) and <c>reported_at</c> (ISO 8601; without an offset, Kazakhstan time; when
-/// absent, the time the file was written).
+/// (0 when absent) and <c>reported_at</c> (ISO 8601 or day.month.year, see
+/// <see cref="ExportRules.TimeProblem"/>; without an offset, Kazakhstan time; when absent, the
+/// time the file was written).
 /// </summary>
 public static class BedCsv
 {
@@ -52,9 +53,9 @@ public static class BedCsv
             DateTimeOffset? reportedAt = null;
             if (row.Get("reported_at") is { Length: > 0 } timeText)
             {
-                if (!ExportRules.TryParseTime(timeText, out var time))
+                if (ExportRules.TimeProblem(timeText, out var time) is { } timeProblem)
                 {
-                    throw row.Error("reported_at", $"'{timeText}' is not an ISO 8601 time (e.g. 2026-11-23T08:00:00+05:00)");
+                    throw row.Error("reported_at", timeProblem);
                 }
 
                 if (time > now + ExportRules.FutureSkew)

@@ -9,13 +9,15 @@ namespace BedBureau.HospitalAdapter.Input;
 /// (http://terminology.hl7.org/CodeSystem/location-physical-type); other resources and
 /// locations (wards, rooms) are ignored.</item>
 /// <item>Its bed-profile code: the extension <see cref="ProfileExtension"/> (valueCode, valueString
-/// or valueCoding.code), or a <c>type</c> coding of the system <see cref="ProfileSystem"/>.</item>
+/// or valueCoding.code), or a <c>type</c> coding of the system <see cref="ProfileSystem"/>; the same
+/// code may appear in both and more than once, two different codes reject the bed.</item>
 /// <item><c>operationalStatus</c> (v2-0116): O occupied, U unoccupied (free); C closed,
 /// H housekeeping, K contaminated, I isolated count in total but are neither occupied nor free.
 /// A Location with <c>status</c> suspended counts as closed, inactive is not counted at all.</item>
 /// <item>Optionally the extension <see cref="SexExtension"/> (valueCode male / female) splits
 /// the free beds into free_male and free_female.</item>
-/// <item><c>Bundle.timestamp</c> (else <c>Bundle.meta.lastUpdated</c>) is the time of the count.</item>
+/// <item><c>Bundle.timestamp</c> (else <c>Bundle.meta.lastUpdated</c>) is the time of the count: a FHIR
+/// <c>instant</c>, with its offset (Z, or e.g. +05:00).</item>
 /// </list>
 /// </summary>
 public static class FhirBedBundle
@@ -141,12 +143,15 @@ public static class FhirBedBundle
             return null;
         }
 
-        if (!DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.None, out var time))
+        var where = Text(bundle, "id") is { Length: > 0 } id ? $"Bundle/{id}" : "Bundle";
+
+        // FHIR R4 instant: the offset is required, so one without is refused rather than read in some zone.
+        if (ExportRules.InstantProblem(text, out var time) is { } problem)
         {
-            throw new InputException(file, "Bundle", field, $"'{text}' is not a FHIR instant");
+            throw new InputException(file, where, field, problem);
         }
 
-        return time > now + ExportRules.FutureSkew ? throw new InputException(file, "Bundle", field, $"{time:O} is in the future") : time;
+        return time > now + ExportRules.FutureSkew ? throw new InputException(file, where, field, $"{time:O} is in the future") : time;
     }
 
     private static bool IsBed(JsonElement location) =>
@@ -154,17 +159,13 @@ public static class FhirBedBundle
 
     private static string ProfileCode(string file, string where, JsonElement location)
     {
-        string? fromExtension = null;
-        foreach (var extension in Extensions(location, ProfileExtension))
-        {
-            fromExtension = Text(extension, "valueCode") ?? Text(extension, "valueString")
+        var fromExtension = OneProfileCode(file, where, $"extension[{ProfileExtension}]", Extensions(location, ProfileExtension).Select(extension =>
+            Text(extension, "valueCode") ?? Text(extension, "valueString")
                 ?? (extension.TryGetProperty("valueCoding", out var coding) ? Text(coding, "code") : null)
-                ?? throw new InputException(file, where, $"extension[{ProfileExtension}]", "has no valueCode, valueString or valueCoding.code");
-        }
-
-        var fromType = location.TryGetProperty("type", out var types) && types.ValueKind == JsonValueKind.Array
-            ? types.EnumerateArray().SelectMany(Codings).Where(c => c.System == ProfileSystem).Select(c => c.Code).FirstOrDefault()
-            : null;
+                ?? throw new InputException(file, where, $"extension[{ProfileExtension}]", "has no valueCode, valueString or valueCoding.code")));
+        var fromType = OneProfileCode(file, where, "type", location.TryGetProperty("type", out var types) && types.ValueKind == JsonValueKind.Array
+            ? types.EnumerateArray().SelectMany(Codings).Where(c => c.System == ProfileSystem).Select(c => c.Code).OfType<string>()
+            : []);
         if (fromExtension is not null && fromType is not null && fromExtension != fromType)
         {
             throw new InputException(file, where, "type", $"the bed-profile code in type ({fromType}) differs from the extension's ({fromExtension})");
@@ -173,6 +174,15 @@ public static class FhirBedBundle
         var code = fromExtension ?? fromType
             ?? throw new InputException(file, where, "extension", $"the bed has no bed-profile code (extension {ProfileExtension} or a type coding of {ProfileSystem})");
         return ExportRules.ProfileCodeProblem(code) is { } problem ? throw new InputException(file, where, "bed_profile_code", problem) : code;
+    }
+
+    /// <summary>The code <paramref name="codes"/> give, or null: a bed is of one profile, so two different codes are an error, not a choice.</summary>
+    private static string? OneProfileCode(string file, string where, string field, IEnumerable<string> codes)
+    {
+        var distinct = codes.Distinct(StringComparer.Ordinal).ToArray();
+        return distinct.Length > 1
+            ? throw new InputException(file, where, field, $"the bed has {distinct.Length} bed-profile codes ({string.Join(", ", distinct)}); a bed belongs to one profile")
+            : distinct.SingleOrDefault();
     }
 
     private static string OperationalStatus(string file, string where, JsonElement location)

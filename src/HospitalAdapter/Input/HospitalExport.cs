@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+
 namespace BedBureau.HospitalAdapter.Input;
 
 /// <summary>Where in the export files something came from, for messages: the file, and "line 4" or "Location/bed-12".</summary>
@@ -41,7 +44,7 @@ public sealed record HospitalExport(IReadOnlyList<BedCount> Beds, IReadOnlyList<
 }
 
 /// <summary>Checks shared by the input formats; they mirror the bureau's own rules so a bad file fails here, before anything is sent.</summary>
-internal static class ExportRules
+internal static partial class ExportRules
 {
     /// <summary>The bureau's limit on profiles in one ReportBeds call.</summary>
     public const int MaxProfilesPerReport = 500;
@@ -65,19 +68,72 @@ internal static class ExportRules
         : freeMale + freeFemale > free ? ("free_male", $"free_male + free_female ({freeMale + freeFemale}) is more than free ({free})")
         : null;
 
-    /// <summary>ISO 8601; without an offset the time is Kazakhstan local time.</summary>
-    public static bool TryParseTime(string text, out DateTimeOffset time)
+    /// <summary>
+    /// A report time, read the same on any machine whatever its time zone: ISO 8601
+    /// <c>2026-11-23T08:00[:00[.fff]]</c> (T or a space) or day.month.year <c>23.11.2026 08:00[:00]</c>
+    /// (as Russian and Kazakh locales write dates), then optionally <c>Z</c>, <c>±HH</c>, <c>±HHMM</c> or
+    /// <c>±HH:MM</c>; without an offset, Kazakhstan time. Dates with slashes are refused: 05/11/2026 is
+    /// 5 November in some systems and 11 May in others.
+    /// </summary>
+    /// <returns>Why <paramref name="text"/> is not such a time, or null.</returns>
+    public static string? TimeProblem(string text, out DateTimeOffset time) => ParseTime(text, instant: false, out time);
+
+    /// <summary>A FHIR <c>instant</c>: an ISO 8601 time as above that must carry its offset.</summary>
+    /// <returns>Why <paramref name="text"/> is not an instant, or null.</returns>
+    public static string? InstantProblem(string text, out DateTimeOffset time) => ParseTime(text, instant: true, out time);
+
+    // Each date form names year, month and day; [0-9], since \d also takes other scripts' digits.
+    [GeneratedRegex(
+        @"^(?:(?<year>[0-9]{4})-(?<month>[0-9]{2})-(?<day>[0-9]{2})(?<iso>[Tt ])|(?<day>[0-9]{1,2})\.(?<month>[0-9]{1,2})\.(?<year>[0-9]{4}) +)" +
+        @"(?<hour>[0-9]{1,2}):(?<minute>[0-9]{2})(?::(?<second>[0-9]{2})(?:[.,](?<fraction>[0-9]+))?)?" +
+        @"(?<offset>[Zz]|(?<sign>[+-])(?<offsetHours>[0-9]{2})(?::?(?<offsetMinutes>[0-9]{2}))?)?$",
+        RegexOptions.CultureInvariant)]
+    private static partial Regex TimeForm();
+
+    private static string? ParseTime(string text, bool instant, out DateTimeOffset time)
     {
-        var styles = System.Globalization.DateTimeStyles.AllowWhiteSpaces;
-        var culture = System.Globalization.CultureInfo.InvariantCulture;
-        if (!System.Text.RegularExpressions.Regex.IsMatch(text, @"(Z|[+-]\d\d:?\d\d)$", System.Text.RegularExpressions.RegexOptions.IgnoreCase) &&
-            DateTime.TryParse(text, culture, styles, out var local))
+        const string Example = "2026-11-23T08:00:00+05:00";
+        time = default;
+        var match = TimeForm().Match(text.Trim());
+        if (instant && !(match.Success && match.Groups["iso"].Value is "T" or "t"))
         {
-            time = new DateTimeOffset(DateTime.SpecifyKind(local, DateTimeKind.Unspecified), Kazakhstan);
-            return true;
+            return $"'{text}' is not a FHIR instant (e.g. {Example})";
         }
 
-        return DateTimeOffset.TryParse(text, culture, styles, out time);
+        if (!match.Success)
+        {
+            return text.Contains('/')
+                ? $"'{text}' has a date with slashes, day/month in some systems and month/day in others: write {Example} (ISO 8601) or 23.11.2026 08:00 (day.month.year)"
+                : $"'{text}' is not an ISO 8601 time ({Example}) nor day.month.year (23.11.2026 08:00)";
+        }
+
+        if (instant && !match.Groups["offset"].Success)
+        {
+            return $"'{text}' has no time zone: a FHIR instant ends in Z or an offset such as +05:00";
+        }
+
+        int Number(string group) => match.Groups[group].Success ? int.Parse(match.Groups[group].ValueSpan, CultureInfo.InvariantCulture) : 0;
+        var offset = match.Groups["sign"].Success ? new TimeSpan(Number("offsetHours"), Number("offsetMinutes"), 0) * (match.Groups["sign"].Value == "-" ? -1 : 1)
+            : match.Groups["offset"].Success ? TimeSpan.Zero
+            : Kazakhstan;
+        var fraction = match.Groups["fraction"].Value;
+        var ticks = fraction.Length == 0 ? 0 : long.Parse(fraction.PadRight(7, '0')[..7], CultureInfo.InvariantCulture);
+        var invalid = $"'{text}' is not a valid date and time" + (match.Groups["iso"].Success ? "" : " (dates with dots are day.month.year)");
+        if (Number("offsetMinutes") > 59)
+        {
+            return invalid;
+        }
+
+        try
+        {
+            // The constructor checks the rest: month 13, 31 November, hour 24, an offset beyond ±14:00.
+            time = new DateTimeOffset(Number("year"), Number("month"), Number("day"), Number("hour"), Number("minute"), Number("second"), offset).AddTicks(ticks);
+            return null;
+        }
+        catch (ArgumentOutOfRangeException)
+        {
+            return invalid;
+        }
     }
 
     public static DateOnly Today(DateTimeOffset now) => DateOnly.FromDateTime(now.ToOffset(Kazakhstan).DateTime);

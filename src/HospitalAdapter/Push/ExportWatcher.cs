@@ -17,6 +17,10 @@ public interface IWatchObserver
 /// Keeps the bureau current from export files: pushes at start, when a file changes and, if
 /// asked, every <c>interval</c>. Files are polled (modification time and size) rather than
 /// watched with inotify, which misses changes on the network shares exports often live on.
+/// A change is pushed once the files have stayed the same over one poll, or, when they keep
+/// changing (a system that rewrites its export faster than the poll), once they have changed
+/// for <see cref="SettlePolls"/> polls; the interval fires on time either way. An export is only
+/// sent from a read the files did not change under, so a file caught mid-write is read again.
 /// A transient failure is retried with backoff until it succeeds or a newer export replaces it;
 /// a bad file or a rejected push waits for the next change. A certificate of the bureau that
 /// fails its checks ends the watch (<see cref="Configuration.ServerCertificateException"/>):
@@ -33,73 +37,107 @@ public sealed class ExportWatcher(
     TimeSpan poll,
     TimeSpan? interval)
 {
+    /// <summary>Polls a change may go on changing before its newest complete read is pushed.</summary>
+    public const int SettlePolls = 5;
+
+    private int _retries;
+
     /// <summary>Runs until cancelled.</summary>
     public async Task RunAsync(CancellationToken cancellationToken)
     {
         if (pusher is not null)
         {
             pusher.Retrying += observer.Retrying;
+            pusher.Retrying += (_, _, _) => Interlocked.Increment(ref _retries);
         }
 
-        var seen = Fingerprint();
         var nextInterval = interval is { } every ? time.GetUtcNow() + every : DateTimeOffset.MaxValue;
-        while (!cancellationToken.IsCancellationRequested)
+        string? lastRead = null;   // the files as last read (pushed or rejected)
+        var previous = Fingerprint();
+        DateTimeOffset? changedSince = null;
+        var due = true;            // at start, and when the interval comes
+        while (true)
         {
-            // A change while a push waits to retry supersedes it: the newer export is what counts.
-            using var superseded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            var push = PushOnceAsync(superseded.Token);
-            while (!push.IsCompleted)
+            var now = time.GetUtcNow();
+            var current = Fingerprint();
+            if (now >= nextInterval)
             {
-                await Task.WhenAny(push, Task.Delay(poll, time, cancellationToken)).ConfigureAwait(false);
-                if (!push.IsCompleted && Fingerprint() != seen)
+                due = true;
+                nextInterval += interval!.Value;
+                if (nextInterval <= now)
                 {
-                    await superseded.CancelAsync().ConfigureAwait(false);
+                    // Intervals missed during a long outage are one push, not a burst.
+                    nextInterval = now + interval.Value;
                 }
             }
 
-            await push.ConfigureAwait(false);
-            cancellationToken.ThrowIfCancellationRequested();
-
-            // Wait for a change that has settled (same fingerprint over one poll) or the interval.
-            while (true)
+            // A change is ready once it stayed the same over one poll, or has gone on changing for SettlePolls.
+            changedSince = current == lastRead ? null : changedSince ?? now;
+            var changeReady = changedSince is { } since && (current == previous || now - since >= poll * SettlePolls);
+            previous = current;
+            if ((due || changeReady) && TryRead(out var export, out var fingerprint))
             {
-                var current = Fingerprint();
-                if (current != seen)
+                (lastRead, due, changedSince) = (fingerprint, false, null);
+                if (export is not null)
                 {
-                    await Task.Delay(poll, time, cancellationToken).ConfigureAwait(false);
-                    if (Fingerprint() == current)
-                    {
-                        seen = current;
-                        break;
-                    }
-
-                    continue;
+                    await PushAsync(export, fingerprint, cancellationToken).ConfigureAwait(false);
                 }
-
-                if (time.GetUtcNow() >= nextInterval)
-                {
-                    nextInterval = time.GetUtcNow() + interval!.Value;
-                    break;
-                }
-
-                await Task.Delay(poll, time, cancellationToken).ConfigureAwait(false);
             }
+
+            await Task.Delay(poll, time, cancellationToken).ConfigureAwait(false);
         }
     }
 
-    private async Task PushOnceAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Reads the export between two looks at the files: if they changed meanwhile, the read may
+    /// be of a half-written file and is dropped (false) to be read again at a later poll.
+    /// A bad file is reported (export null) like any complete read.
+    /// </summary>
+    private bool TryRead(out HospitalExport? export, out string fingerprint)
     {
-        HospitalExport export;
+        fingerprint = Fingerprint();
         try
         {
             export = read(time.GetUtcNow());
         }
         catch (InputException ex)
         {
+            export = null;
+            if (Fingerprint() != fingerprint)
+            {
+                return false;
+            }
+
             observer.Rejected(ex);
-            return;
+            return true;
         }
 
+        return Fingerprint() == fingerprint;
+    }
+
+    private async Task PushAsync(HospitalExport export, string fingerprint, CancellationToken cancellationToken)
+    {
+        // A change while a push waits to retry supersedes it: the newer export is what counts.
+        // A first attempt is let finish: cancelling it at each change would never let a push
+        // through while the files change faster than the bureau answers.
+        using var superseded = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var retries = Volatile.Read(ref _retries);
+        var push = PushOnceAsync(export, superseded.Token);
+        while (!push.IsCompleted)
+        {
+            await Task.WhenAny(push, Task.Delay(poll, time, cancellationToken)).ConfigureAwait(false);
+            if (!push.IsCompleted && Volatile.Read(ref _retries) != retries && Fingerprint() != fingerprint)
+            {
+                await superseded.CancelAsync().ConfigureAwait(false);
+            }
+        }
+
+        await push.ConfigureAwait(false);
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private async Task PushOnceAsync(HospitalExport export, CancellationToken cancellationToken)
+    {
         var calls = plan(export);
         if (pusher is null)
         {
