@@ -109,15 +109,4 @@ public sealed class GrainReactivationTests
         Assert.Equal(3, reused.Free); // a new report, not the first one's answer
         Assert.Equal(1, world.Bureau.Grains.Activations);
     }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        // The idle sweep runs on the fake clock's timer callback; this only waits for it to finish.
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Yield();
-        }
-    }
 }

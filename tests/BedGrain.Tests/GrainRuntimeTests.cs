@@ -1,5 +1,6 @@
 using BedBureau.BedGrain.Runtime;
 using Microsoft.Extensions.Time.Testing;
+using static BedBureau.BedGrain.Tests.TestWorld;
 
 namespace BedBureau.BedGrain.Tests;
 
@@ -322,15 +323,5 @@ public sealed class GrainRuntimeTests
         var grain = await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(g));
 
         Assert.Equal(2, grain.Id);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(5);
-        }
     }
 }

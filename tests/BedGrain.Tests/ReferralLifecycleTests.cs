@@ -314,14 +314,4 @@ public sealed class ReferralLifecycleTests : IAsyncLifetime
         Assert.Equal(code, seen.Referral.HospitalizationCode);
         Assert.Equal((wrongKey.Kind, wrongKey.Message), (unknown.Kind, unknown.Message));
     }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(10);
-        }
-    }
 }

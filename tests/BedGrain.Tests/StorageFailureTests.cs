@@ -18,6 +18,15 @@ public sealed class StorageFailureTests
             Failing ? Task.FromException(new IOException("database unreachable")) : base.CommitAsync(key, expectedVersion, change, cancellationToken);
     }
 
+    /// <summary>A world on <paramref name="storage"/> whose city and district hospitals open two slots a day.</summary>
+    private static async Task<TestWorld> TwoHospitalsAsync(IBedGrainStorage storage)
+    {
+        var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 2);
+        await world.OpenCalendarAsync(District, 2);
+        return world;
+    }
+
     [Fact]
     public async Task A_failed_write_fails_the_call_and_leaves_the_grain_as_it_was()
     {
@@ -95,9 +104,7 @@ public sealed class StorageFailureTests
     public async Task A_registration_whose_write_had_no_clear_outcome_holds_the_patient_until_its_retry_finds_it_stored()
     {
         var storage = new LostAcknowledgementStorage(new InMemoryBedGrainStorage());
-        await using var world = new TestWorld(storage);
-        await world.OpenCalendarAsync(CityCardiology, 2);
-        await world.OpenCalendarAsync(District, 2);
+        await using var world = await TwoHospitalsAsync(storage);
         var iin = AdultIin();
 
         storage.Failing = true;
@@ -122,16 +129,14 @@ public sealed class StorageFailureTests
     public async Task A_registration_storage_never_took_frees_the_patient_once_the_grain_wakes_up_and_reads_storage()
     {
         var storage = new FlakyStorage(new InMemoryBedGrainStorage());
-        await using var world = new TestWorld(storage);
-        await world.OpenCalendarAsync(CityCardiology, 2);
-        await world.OpenCalendarAsync(District, 2);
+        await using var world = await TwoHospitalsAsync(storage);
         var iin = AdultIin();
 
         storage.Failing = true;
         await Assert.ThrowsAsync<IOException>(() => world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1)));
         storage.Failing = false;
         var meanwhile = await Assert.ThrowsAsync<DomainException>(() => world.RegisterAsync(District, iin, world.Today.AddDays(1)));
-        world.Time.Advance(new GrainRuntimeOptions().WakeUpRetryAfter);
+        world.Time.Advance(BedProfileGrain.RecheckAfter);
         await WaitUntil(() => world.Bureau.PatientHolds.Count == 0);
 
         var registered = await world.RegisterAsync(District, iin, world.Today.AddDays(1));
@@ -144,32 +149,20 @@ public sealed class StorageFailureTests
     public async Task A_cancellation_whose_write_had_no_clear_outcome_frees_the_patient_once_the_grain_reads_it_stored()
     {
         var storage = new LostAcknowledgementStorage(new InMemoryBedGrainStorage());
-        await using var world = new TestWorld(storage);
-        await world.OpenCalendarAsync(CityCardiology, 2);
-        await world.OpenCalendarAsync(District, 2);
+        await using var world = await TwoHospitalsAsync(storage);
         var iin = AdultIin();
         var code = (await world.RegisterAsync(CityCardiology, iin, world.Today.AddDays(1))).View.Referral.HospitalizationCode;
 
         storage.Failing = true;
         await Assert.ThrowsAsync<IOException>(() => world.Bureau.CancelAsync(code, Clinic, "c1", CancellationReason.PatientRequest, ""));
         storage.Failing = false;
-        world.Time.Advance(new GrainRuntimeOptions().WakeUpRetryAfter);
+        world.Time.Advance(BedProfileGrain.RecheckAfter);
         await WaitUntil(() => world.Bureau.PatientHolds.Count == 0);
 
         var registered = await world.RegisterAsync(District, iin, world.Today.AddDays(1));
 
         Assert.Equal(ReferralStatus.Cancelled, (await world.Bureau.GetAsync(code)).Referral.Status);
         Assert.Equal(ReferralStatus.Registered, registered.View.Referral.Status);
-    }
-
-    private static async Task WaitUntil(Func<bool> condition)
-    {
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
-        while (!condition())
-        {
-            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
-            await Task.Delay(10);
-        }
     }
 
     [Fact]

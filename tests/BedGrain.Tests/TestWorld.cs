@@ -68,6 +68,17 @@ public sealed class TestWorld : IAsyncDisposable
         Bureau.SetAdmissionCapacityAsync(key, new Actor(key.HospitalId, ActorRole.Hospital), NextRequestId(),
             Enumerable.Range(0, days).Select(d => new CalendarSlots(Today.AddDays(d), slots)).ToArray());
 
+    /// <summary>Waits (up to 10 s) for what a timer callback of the fake clock set going to finish.</summary>
+    public static async Task WaitUntil(Func<bool> condition)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (!condition())
+        {
+            Assert.True(DateTime.UtcNow < deadline, "condition not met within 10 s");
+            await Task.Delay(5);
+        }
+    }
+
     public Task<RegistrationResult> RegisterAsync(BedGrainKey key, string iin, DateOnly planned, Actor? actor = null, string? requestId = null) =>
         Bureau.RegisterAsync(key, new RegisterReferral(requestId ?? NextRequestId(), actor ?? Clinic, iin, "I20.8", planned,
             TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "Almaty", "75"));

@@ -103,14 +103,7 @@ public sealed class BedProfileGrain : IGrain
         // waiting on what storage has: the referrals tell.
         if (context.PatientHolds?.HasUnsettled(key) == true)
         {
-            if (grain._referralsLoaded)
-            {
-                grain.SettleHolds();
-            }
-            else
-            {
-                await grain.LoadReferralsAsync(cancellationToken).ConfigureAwait(false);
-            }
+            await grain.SettleHoldsAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return grain;
@@ -122,7 +115,7 @@ public sealed class BedProfileGrain : IGrain
     private bool _doubtful;
     private DateTimeOffset _recheckAt;
 
-    private static readonly TimeSpan RecheckAfter = TimeSpan.FromMinutes(1);
+    internal static readonly TimeSpan RecheckAfter = TimeSpan.FromMinutes(1);
 
     public DateTimeOffset? NextWakeUp
     {
@@ -191,6 +184,18 @@ public sealed class BedProfileGrain : IGrain
 
     private void SettleHolds() =>
         _context.PatientHolds?.Settle(_key, code => _referrals.TryGetValue(code, out var referral) && referral.Status.IsActive());
+
+    /// <summary>Settles the holds by the referrals, loading them first if need be (which settles).</summary>
+    private ValueTask SettleHoldsAsync(CancellationToken cancellationToken)
+    {
+        if (!_referralsLoaded)
+        {
+            return LoadReferralsAsync(cancellationToken);
+        }
+
+        SettleHolds();
+        return ValueTask.CompletedTask;
+    }
 
     /// <summary>
     /// This grain as another node's commits left it, to replace this activation: a fresh
@@ -282,14 +287,7 @@ public sealed class BedProfileGrain : IGrain
         }
 
         _doubtful = false;
-        if (_referralsLoaded)
-        {
-            SettleHolds();
-        }
-        else
-        {
-            await LoadReferralsAsync(cancellationToken).ConfigureAwait(false);
-        }
+        await SettleHoldsAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Checked at the start of each turn without entering an async method (the hot path).</summary>
@@ -765,7 +763,7 @@ public sealed class BedProfileGrain : IGrain
     public async Task<string?> ResolveRegistrationAsync(string actorOrganizationId, string requestId, CancellationToken cancellationToken)
     {
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
-        var key = $"{actorOrganizationId}/{requestId}";
+        var key = IdempotencyKey(actorOrganizationId, requestId);
         if (_idempotency.TryGetValue(key, out var record))
         {
             return record.Operation == IdempotencyRecord.Registration ? record.HospitalizationCode : null;
@@ -782,7 +780,7 @@ public sealed class BedProfileGrain : IGrain
     public async Task<bool> RegisteredAsync(string actorOrganizationId, string requestId, CancellationToken cancellationToken)
     {
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
-        return _idempotency.TryGetValue($"{actorOrganizationId}/{requestId}", out var record) && record.Operation == IdempotencyRecord.Registration;
+        return _idempotency.TryGetValue(IdempotencyKey(actorOrganizationId, requestId), out var record) && record.Operation == IdempotencyRecord.Registration;
     }
 
     /// <summary>
@@ -1129,7 +1127,7 @@ public sealed class BedProfileGrain : IGrain
             throw DomainException.Invalid("request_id", "TOO_LONG", "must be at most 128 characters");
         }
 
-        if (!_idempotency.TryGetValue(IdempotencyKey(actor, requestId), out var record))
+        if (!_idempotency.TryGetValue(IdempotencyKey(actor.OrganizationId, requestId), out var record))
         {
             return null;
         }
@@ -1151,9 +1149,9 @@ public sealed class BedProfileGrain : IGrain
     }
 
     private IdempotencyRecord Idempotency(Actor actor, string requestId, string operation, string code, string? protectedAccessKey, IdempotencyResult? result = null) =>
-        new(IdempotencyKey(actor, requestId), operation, code, protectedAccessKey, Now, result);
+        new(IdempotencyKey(actor.OrganizationId, requestId), operation, code, protectedAccessKey, Now, result);
 
-    private static string IdempotencyKey(Actor actor, string requestId) => $"{actor.OrganizationId}/{requestId}";
+    private static string IdempotencyKey(string actorOrganizationId, string requestId) => $"{actorOrganizationId}/{requestId}";
 
     private void ValidatePlannedDate(DateOnly date, string field)
     {
