@@ -81,7 +81,7 @@ public static class AdapterCli
             var dry = result.GetValue(dryRun);
             using var client = dry ? null : settings.Connect();
             var pusher = client is null ? null : new Pusher(client, Backoff.Default(), time);
-            var observer = new ConsoleWatchObserver(console, settings, dry);
+            var observer = new ConsoleWatchObserver(console, settings);
             var minutes = result.GetValue(every);
             var watcher = new ExportWatcher(
                 now => ExportReader.Read(result.GetValue(beds)?.FullName, result.GetValue(format), result.GetValue(calendar)?.FullName, now),
@@ -245,16 +245,12 @@ public static class AdapterCli
         SayPastDatesSkipped(console, plan);
         if (outcome.Error is { } error)
         {
-            if (outcome.FailedCall is not { } failed)
-            {
-                console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {error.Status.Detail} ({settings.Server})");
-                return SendFailed;
-            }
-
             var calls = Calls(plan, error);
+            var failed = outcome.Applied;
             if (failed == 0)
             {
-                console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {calls[0]}: {error.Status.Detail} ({settings.Server})");
+                var call = outcome.DirectoryRead ? $"{calls[0]}: " : "";
+                console.MarkupLineInterpolated($"[red]Not sent ({error.StatusCode}):[/] {call}{error.Status.Detail} ({settings.Server})");
                 return SendFailed;
             }
 
@@ -285,7 +281,7 @@ public static class AdapterCli
         return calls;
     }
 
-    private sealed class ConsoleWatchObserver(IAnsiConsole console, AdapterSettings settings, bool dryRun) : IWatchObserver
+    private sealed class ConsoleWatchObserver(IAnsiConsole console, AdapterSettings settings) : IWatchObserver
     {
         public void Rejected(InputException error) =>
             console.MarkupLineInterpolated($"[red]Rejected, nothing sent:[/] {error.File}, {error.Location}, field {error.Field}: {error.Reason}");
@@ -293,9 +289,9 @@ public static class AdapterCli
         public void Retrying(int attempt, RpcException error, TimeSpan wait) =>
             console.MarkupLineInterpolated($"[yellow]{error.StatusCode}[/] {error.Status.Detail}: attempt {attempt} failed, retrying in {wait.TotalSeconds:0.0} s");
 
-        public void Pushed(PushPlan plan, PushOutcome outcome)
+        public void Pushed(PushPlan plan, PushOutcome? outcome)
         {
-            if (dryRun)
+            if (outcome is null)
             {
                 console.MarkupLineInterpolated($"[yellow]Dry run:[/] would send {plan.CallCount} call(s): {plan.Beds?.RequestId} {string.Join(' ', plan.Calendars.Select(c => c.RequestId))}");
                 SayPastDatesSkipped(console, plan);

@@ -113,6 +113,6 @@ public sealed class ExportWatcherTests : IDisposable
         {
         }
 
-        void IWatchObserver.Pushed(PushPlan plan, PushOutcome outcome) => Pushed.Add((time.GetUtcNow(), plan.Beds!.Reports[0].Free));
+        void IWatchObserver.Pushed(PushPlan plan, PushOutcome? outcome) => Pushed.Add((time.GetUtcNow(), plan.Beds!.Reports[0].Free));
     }
 }

@@ -24,7 +24,7 @@ public sealed class PushSummaryTests : IDisposable
     {
         var refusal = new RpcException(StatusCode.NotFound, "[PROFILE_NOT_OFFERED] bed_profile_code: hospital 01W9 has no 101 beds");
 
-        var exit = AdapterCli.Summarize(PlainConsole.Writing(_output), new AdapterSettings(), Plan(), new PushOutcome(false, new ReportBedsResponse(), [], refusal, FailedCall: 1));
+        var exit = AdapterCli.Summarize(PlainConsole.Writing(_output), new AdapterSettings(), Plan(), new PushOutcome(false, new ReportBedsResponse(), [], refusal));
 
         Assert.Equal(AdapterCli.PartlySent, exit);
         Assert.Contains("Partly sent (NotFound): beds sent; calendar of profile 101 (calendar.csv, line 2) not sent: [PROFILE_NOT_OFFERED] bed_profile_code: hospital 01W9 has no 101 beds; " +
@@ -36,7 +36,7 @@ public sealed class PushSummaryTests : IDisposable
     {
         var refusal = new RpcException(StatusCode.FailedPrecondition, "[STALE_REPORT] reports[1].reported_at: the report of profile(s) 103 is older than the one stored; nothing was changed for any profile.");
 
-        var exit = AdapterCli.Summarize(PlainConsole.Writing(_output), new AdapterSettings(), Plan(), new PushOutcome(false, null, [], refusal, FailedCall: 0));
+        var exit = AdapterCli.Summarize(PlainConsole.Writing(_output), new AdapterSettings(), Plan(), new PushOutcome(false, null, [], refusal));
 
         Assert.Equal(AdapterCli.SendFailed, exit);
         Assert.Contains("Not sent (FailedPrecondition): beds (beds.csv, line 3): [STALE_REPORT] reports[1].reported_at", Flat(), StringComparison.Ordinal);

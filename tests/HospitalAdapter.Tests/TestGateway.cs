@@ -4,6 +4,7 @@ using System.Text.Json;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway;
 using BedBureau.HospitalAdapter.Input;
+using BedBureau.HospitalAdapter.Push;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 using Microsoft.AspNetCore.Builder;
@@ -16,12 +17,6 @@ namespace BedBureau.HospitalAdapter.Tests;
 /// </summary>
 public sealed class TestGateway : IAsyncDisposable
 {
-    private static readonly Method<GetHospitalRequest, GetHospitalResponse> GetHospitalMethod =
-        Method<GetHospitalRequest, GetHospitalResponse>.Of(DirectoryReflection.Descriptor.Services[0], "GetHospital");
-
-    private static readonly Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse> SetAdmissionCapacityMethod =
-        Method<SetAdmissionCapacityRequest, SetAdmissionCapacityResponse>.Of(HospitalReflection.Descriptor.Services[0], "SetAdmissionCapacity");
-
     private readonly WebApplication _app;
     private bool _stopped;
 
@@ -70,8 +65,15 @@ public sealed class TestGateway : IAsyncDisposable
     public async Task<GetHospitalResponse> GetHospitalAsync()
     {
         using var channel = GrpcChannel.ForAddress(Address);
-        return await channel.UnaryAsync(GetHospitalMethod, new GetHospitalRequest { HospitalId = HospitalId });
+        return await channel.UnaryAsync(BureauClient.GetHospitalMethod, new GetHospitalRequest { HospitalId = HospitalId });
     }
+
+    /// <summary>A channel that calls as the hospital (its API key), through <paramref name="handler"/> if given.</summary>
+    public GrpcChannel HospitalChannel(HttpMessageHandler? handler = null) => GrpcChannel.ForAddress(Address, new GrpcChannelOptions
+    {
+        Handler = handler,
+        DefaultHeaders = new Metadata { { "authorization", $"Bearer {HospitalKey}" } },
+    });
 
     /// <summary>The slots the bureau has for a date of one of the hospital's profiles, read from its answer to a change of another date (today + 89 set to 0).</summary>
     public async Task<int> SlotsAsync(string profile, DateOnly date)
@@ -79,8 +81,8 @@ public sealed class TestGateway : IAsyncDisposable
         var probeDate = ExportRules.Today(DateTimeOffset.UtcNow).AddDays(89);
         var probe = new SetAdmissionCapacityRequest { RequestId = $"probe-{Guid.NewGuid():N}", BedProfileCode = profile };
         probe.Days.Add(new AdmissionDay { Date = new CalendarDate { Year = probeDate.Year, Month = probeDate.Month, Day = probeDate.Day }, Slots = 0 });
-        using var channel = GrpcChannel.ForAddress(Address, new GrpcChannelOptions { DefaultHeaders = new Metadata { { "authorization", $"Bearer {HospitalKey}" } } });
-        var days = (await channel.UnaryAsync(SetAdmissionCapacityMethod, probe)).Days;
+        using var channel = HospitalChannel();
+        var days = (await channel.UnaryAsync(BureauClient.SetAdmissionCapacityMethod, probe)).Days;
         return days.Single(d => (d.Date.Year, d.Date.Month, d.Date.Day) == (date.Year, date.Month, date.Day)).Slots;
     }
 

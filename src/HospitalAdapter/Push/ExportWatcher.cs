@@ -10,7 +10,8 @@ public interface IWatchObserver
 
     void Retrying(int attempt, RpcException error, TimeSpan wait);
 
-    void Pushed(PushPlan plan, PushOutcome outcome);
+    /// <param name="outcome">Null in a dry run: shown, not sent.</param>
+    void Pushed(PushPlan plan, PushOutcome? outcome);
 }
 
 /// <summary>
@@ -75,12 +76,12 @@ public sealed class ExportWatcher(
             changedSince = current == lastRead ? null : changedSince ?? now;
             var changeReady = changedSince is { } since && (current == previous || now - since >= poll * SettlePolls);
             previous = current;
-            if ((due || changeReady) && TryRead(out var export, out var fingerprint))
+            if ((due || changeReady) && TryRead(current, out var export))
             {
-                (lastRead, due, changedSince) = (fingerprint, false, null);
+                (lastRead, due, changedSince) = (current, false, null);
                 if (export is not null)
                 {
-                    await PushAsync(export, fingerprint, cancellationToken).ConfigureAwait(false);
+                    await PushAsync(export, current, cancellationToken).ConfigureAwait(false);
                 }
             }
 
@@ -89,30 +90,33 @@ public sealed class ExportWatcher(
     }
 
     /// <summary>
-    /// Reads the export between two looks at the files: if they changed meanwhile, the read may
-    /// be of a half-written file and is dropped (false) to be read again at a later poll.
-    /// A bad file is reported (export null) like any complete read.
+    /// Reads the export the files at <paramref name="fingerprint"/> hold: if they changed by the
+    /// end of the read, it may be of a half-written file and is dropped (false) to be read again
+    /// at a later poll. A bad file is reported (export null) like any complete read.
     /// </summary>
-    private bool TryRead(out HospitalExport? export, out string fingerprint)
+    private bool TryRead(string fingerprint, out HospitalExport? export)
     {
-        fingerprint = Fingerprint();
+        InputException? rejected = null;
         try
         {
             export = read(time.GetUtcNow());
         }
         catch (InputException ex)
         {
-            export = null;
-            if (Fingerprint() != fingerprint)
-            {
-                return false;
-            }
-
-            observer.Rejected(ex);
-            return true;
+            (export, rejected) = (null, ex);
         }
 
-        return Fingerprint() == fingerprint;
+        if (Fingerprint() != fingerprint)
+        {
+            return false;
+        }
+
+        if (rejected is not null)
+        {
+            observer.Rejected(rejected);
+        }
+
+        return true;
     }
 
     private async Task PushAsync(HospitalExport export, string fingerprint, CancellationToken cancellationToken)
@@ -141,7 +145,7 @@ public sealed class ExportWatcher(
         var calls = plan(export);
         if (pusher is null)
         {
-            observer.Pushed(calls, new PushOutcome(true, null, [], null));
+            observer.Pushed(calls, null);
             return;
         }
 

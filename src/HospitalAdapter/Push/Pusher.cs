@@ -5,12 +5,12 @@ using BedBureau.Wire;
 namespace BedBureau.HospitalAdapter.Push;
 
 /// <summary>What happened to one push: the bureau's answers, or why it stopped.</summary>
-/// <param name="FailedCall">
-/// Which of the plan's calls failed, ReportBeds first if there is one, then the calendars in order
-/// (the calls before it were applied, the ones after it not tried); null if the push failed
-/// before them, reading the directory.
-/// </param>
-public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error, int? FailedCall = null);
+/// <param name="DirectoryRead">False if the push failed reading the hospital's directory entry, before any call.</param>
+public sealed record PushOutcome(bool Succeeded, ReportBedsResponse? Beds, IReadOnlyList<(string Profile, SetAdmissionCapacityResponse Response)> Calendars, RpcException? Error, bool DirectoryRead = true)
+{
+    /// <summary>The plan's calls applied, in order (ReportBeds first): on failure, the next one failed and those after it were not tried.</summary>
+    public int Applied => (Beds is null ? 0 : 1) + Calendars.Count;
+}
 
 /// <summary>
 /// Sends a plan, retrying what may succeed later (server down, overloaded, deadline, a proxy's
@@ -45,18 +45,17 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         ArgumentOutOfRangeException.ThrowIfZero(plan.CallCount, nameof(plan));
         ReportBedsResponse? beds = null;
         var calendars = new List<(string, SetAdmissionCapacityResponse)>();
-        int? call = null;
+        var directoryRead = false;
         try
         {
             // The bureau checks each call's profiles only when that call comes, after the calls
             // before it were applied: check them all first so that a wrong one sends nothing.
             var hospital = (await WithRetryAsync(ct => client.GetHospitalAsync(plan.HospitalId, ct), maxAttempts, cancellationToken).ConfigureAwait(false)).Hospital;
             plan.Export.RequireProfilesOf(hospital.Id, hospital.BedProfileCodes);
-            call = 0;
+            directoryRead = true;
             if (plan.Beds is { } report)
             {
                 beds = await WithRetryAsync(ct => client.ReportBedsAsync(report, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
-                call++;
                 Sent?.Invoke("ReportBeds");
             }
 
@@ -64,7 +63,6 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
             {
                 var response = await WithRetryAsync(ct => client.SetAdmissionCapacityAsync(calendar, ct), maxAttempts, cancellationToken).ConfigureAwait(false);
                 calendars.Add((calendar.BedProfileCode, response));
-                call++;
                 Sent?.Invoke(calendar.BedProfileCode);
             }
 
@@ -72,7 +70,7 @@ public sealed class Pusher(BureauClient client, Backoff backoff, TimeProvider ti
         }
         catch (RpcException ex)
         {
-            return new PushOutcome(false, beds, calendars, ex, call);
+            return new PushOutcome(false, beds, calendars, ex, directoryRead);
         }
     }
 
