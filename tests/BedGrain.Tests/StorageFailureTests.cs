@@ -12,10 +12,22 @@ public sealed class StorageFailureTests
     /// <summary>Storage whose commits fail while <see cref="Failing"/> is set, as when the database is down.</summary>
     private sealed class FlakyStorage(IBedGrainStorage inner) : DelegatingStorage(inner)
     {
+        private int _failures;
+
         public bool Failing { get; set; }
 
-        public override Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
-            Failing ? Task.FromException(new IOException("database unreachable")) : base.CommitAsync(key, expectedVersion, change, cancellationToken);
+        public int Failures => Volatile.Read(ref _failures);
+
+        public override Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken)
+        {
+            if (!Failing)
+            {
+                return base.CommitAsync(key, expectedVersion, change, cancellationToken);
+            }
+
+            Interlocked.Increment(ref _failures);
+            return Task.FromException(new IOException("database unreachable"));
+        }
     }
 
     /// <summary>A world on <paramref name="storage"/> whose city and district hospitals open two slots a day.</summary>
@@ -163,6 +175,26 @@ public sealed class StorageFailureTests
 
         Assert.Equal(ReferralStatus.Cancelled, (await world.Bureau.GetAsync(code)).Referral.Status);
         Assert.Equal(ReferralStatus.Registered, registered.View.Referral.Status);
+    }
+
+    [Fact]
+    public async Task A_queue_listed_while_a_failed_no_show_wake_up_waits_to_retry_shows_the_referral_expired()
+    {
+        var stored = new InMemoryBedGrainStorage();
+        var storage = new FlakyStorage(stored);
+        await using var world = new TestWorld(storage);
+        await world.OpenCalendarAsync(CityCardiology, 1);
+        var code = (await world.RegisterAsync(CityCardiology, AdultIin(), world.Today.AddDays(1))).View.Referral.HospitalizationCode;
+
+        storage.Failing = true;
+        world.Time.Advance(TimeSpan.FromDays(4));
+        await WaitUntil(() => storage.Failures > 0);
+        storage.Failing = false;
+
+        var queue = await world.Bureau.CallAsync(CityCardiology, 0, static (grain, _) => grain.ListQueueAsync(new QueueFilter(null, null, null), default));
+
+        Assert.DoesNotContain(queue, v => v.Referral.HospitalizationCode == code);
+        Assert.Equal(ReferralStatus.NoShow, stored.StoredReferral(CityCardiology, code)!.Status);
     }
 
     [Fact]

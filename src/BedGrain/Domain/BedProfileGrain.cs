@@ -703,6 +703,11 @@ public sealed class BedProfileGrain : IGrain
     public async Task<IReadOnlyList<ReferralView>> ListQueueAsync(QueueFilter filter, CancellationToken cancellationToken)
     {
         await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        if (NoShowsDue)
+        {
+            await ExpireNoShowsAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         var now = Now;
         var statuses = filter.Statuses is { Count: > 0 } s ? s : null;
         var result = new List<ReferralView>();
