@@ -312,6 +312,27 @@ public sealed class GrainRuntimeTests
     }
 
     [Fact]
+    public async Task A_wake_up_days_ahead_leaves_its_idle_grain_inactive_until_it_is_due()
+    {
+        var time = new FakeTimeProvider();
+        var due = time.GetUtcNow().AddDays(3);
+        var activations = 0;
+        await using var runtime = new GrainRuntime<string, CountingGrain>(
+            (_, _) => Task.FromResult(new CountingGrain(Interlocked.Increment(ref activations)) { Clock = time, NextWakeUp = due }),
+            new GrainRuntimeOptions { IdleTimeout = TimeSpan.FromMinutes(10) }, time);
+        await runtime.CallAsync("a", 0, (g, _) => Task.FromResult(0));
+
+        time.Advance(TimeSpan.FromDays(2)); // past the day its timer waits at most
+        await Task.Delay(200); // an early wake-up would activate the grain on the thread pool meanwhile
+        Assert.Equal(0, runtime.ActivationCount);
+        Assert.Equal(1, Volatile.Read(ref activations));
+
+        time.Advance(TimeSpan.FromDays(1));
+        await WaitUntil(() => runtime.ActivationCount == 1);
+        Assert.Equal(2, Volatile.Read(ref activations));
+    }
+
+    [Fact]
     public async Task A_failed_activation_fails_the_call_and_the_next_call_retries()
     {
         var attempts = 0;

@@ -306,7 +306,7 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
             }
 
             // Timers take at most 2^32 - 2 ms (~49.7 days) and the calendar reaches 90 days ahead:
-            // a later wake-up fires early, finds nothing due and is armed again after its turn.
+            // a later wake-up's timer fires early and is armed again for the rest of the wait.
             var delay = due - _time.GetUtcNow();
             if (delay > MaxReminderDelay)
             {
@@ -352,6 +352,12 @@ public sealed class GrainRuntime<TKey, TGrain> : IGrainRuntimeStatistics, IAsync
 
             _reminders.Remove(reminder.Key);
             reminder.Timer.Dispose();
+            if (reminder.At > _time.GetUtcNow())
+            {
+                // Fired early, at the longest a timer waits: waits on without activating the grain.
+                RemindAt(reminder.Key, reminder.At);
+                return;
+            }
         }
 
         try
