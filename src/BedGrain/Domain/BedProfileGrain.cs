@@ -126,7 +126,20 @@ public sealed class BedProfileGrain : IGrain
         }
     }
 
-    private DateOnly? FirstReservedDate() => _reserved.Where(d => d.Value > 0).Select(d => (DateOnly?)d.Key).Min();
+    // Asked after every turn (the runtime arms the wake-up): a loop, not a query that allocates.
+    private DateOnly? FirstReservedDate()
+    {
+        DateOnly? first = null;
+        foreach (var (date, active) in _reserved)
+        {
+            if (active > 0 && !(first <= date))
+            {
+                first = date;
+            }
+        }
+
+        return first;
+    }
 
     /// <summary>Loads the referrals on the grain's first referral operation; a no-op afterwards.</summary>
     private ValueTask EnsureReferralsAsync(CancellationToken cancellationToken) =>
