@@ -245,8 +245,8 @@ public static class AdapterCli
         SayPastDatesSkipped(console, plan);
         if (outcome.Error is { } error)
         {
-            var calls = Calls(plan, error);
             var failed = outcome.Applied;
+            var calls = Calls(plan, error, failed);
             if (failed == 0)
             {
                 var call = outcome.DirectoryRead ? $"{calls[0]}: " : "";
@@ -265,17 +265,27 @@ public static class AdapterCli
 
     /// <summary>
     /// The plan's calls in the order they are sent, as the files name them: "beds", then "calendar
-    /// of profile 103 (calendar.csv, line 5)"; the beds with the row of the report the bureau's
-    /// reason names (<c>reports[2]...</c>), if it names one.
+    /// of profile 103 (calendar.csv, line 5)". The refused call, the one at <paramref name="failed"/>,
+    /// names the row of the report or the date the bureau's reason names (<c>reports[2]...</c>,
+    /// <c>days[3]...</c>), if it names one.
     /// </summary>
-    private static List<string> Calls(PushPlan plan, RpcException error)
+    private static List<string> Calls(PushPlan plan, RpcException error, int failed)
     {
-        var calls = plan.Export.Calendars.Select(c => $"calendar of profile {c.ProfileCode} ({c.Origin})").ToList();
+        var named = Regex.Match(error.Status.Detail, @"\b(reports|days)\[(\d+)\]");
+        int? Named(string list, int count) =>
+            named.Success && named.Groups[1].Value == list && int.TryParse(named.Groups[2].Value, CultureInfo.InvariantCulture, out var i) && i < count ? i : null;
+
+        var calls = new List<string>();
         if (plan.Beds is not null)
         {
-            var named = Regex.Match(error.Status.Detail, @"\breports\[(\d+)\]");
-            var row = named.Success && int.TryParse(named.Groups[1].Value, CultureInfo.InvariantCulture, out var i) && i < plan.Export.Beds.Count ? $" ({plan.Export.Beds[i].Origin})" : "";
-            calls.Insert(0, "beds" + row);
+            var row = calls.Count == failed && Named("reports", plan.Export.Beds.Count) is { } i ? $" ({plan.Export.Beds[i].Origin})" : "";
+            calls.Add("beds" + row);
+        }
+
+        foreach (var calendar in plan.Export.Calendars)
+        {
+            var origin = calls.Count == failed && Named("days", calendar.Days.Count) is { } i ? calendar.Days[i].Origin ?? calendar.Origin : calendar.Origin;
+            calls.Add($"calendar of profile {calendar.ProfileCode} ({origin})");
         }
 
         return calls;

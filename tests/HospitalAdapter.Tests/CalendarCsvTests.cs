@@ -7,15 +7,17 @@ public sealed class CalendarCsvTests
     // 23:30 UTC is already the 24th in Kazakhstan: "today" is the local date.
     private static readonly DateTimeOffset Now = new(2026, 11, 23, 23, 30, 0, TimeSpan.Zero);
 
+    private static Origin Line(int line) => new("calendar.csv", $"line {line}");
+
     [Fact]
-    public void Groups_dates_per_profile_in_date_order()
+    public void Groups_dates_per_profile_in_date_order_each_with_its_row()
     {
         var calendars = CalendarCsv.Parse("calendar.csv", "bed_profile_code,date,slots\n101,2026-11-26,4\n103,2026-11-24,1\n101,2026-11-25,6\n", Now);
 
         Assert.Equal(2, calendars.Profiles.Count);
         var cardiology = calendars.Profiles.Single(c => c.ProfileCode == "101");
-        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 25), 6), new CalendarDay(new DateOnly(2026, 11, 26), 4)], cardiology.Days);
-        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 24), 1)], calendars.Profiles.Single(c => c.ProfileCode == "103").Days);
+        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 25), 6, Line(4)), new CalendarDay(new DateOnly(2026, 11, 26), 4, Line(2))], cardiology.Days);
+        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 24), 1, Line(3))], calendars.Profiles.Single(c => c.ProfileCode == "103").Days);
         Assert.Equal(0, calendars.PastDatesSkipped);
     }
 
@@ -26,7 +28,7 @@ public sealed class CalendarCsvTests
 
         var cardiology = Assert.Single(calendars.Profiles);
         Assert.Equal("101", cardiology.ProfileCode);
-        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 24), 6)], cardiology.Days);
+        Assert.Equal([new CalendarDay(new DateOnly(2026, 11, 24), 6, Line(3))], cardiology.Days);
         Assert.Equal((3, new DateOnly(2026, 11, 24)), (calendars.PastDatesSkipped, calendars.Today));
     }
 

@@ -16,7 +16,10 @@ public sealed class PushSummaryTests : IDisposable
     private static PushPlan Plan() => PushPlan.Build(
         new HospitalExport(
             [new BedCount("101", 10, 5, 5, 0, 0, At, new Origin("beds.csv", "line 2")), new BedCount("103", 20, 10, 10, 0, 0, At, new Origin("beds.csv", "line 3"))],
-            [new ProfileCalendar("101", [new CalendarDay(Date, 4)], new Origin("calendar.csv", "line 2")), new ProfileCalendar("103", [new CalendarDay(Date, 4)], new Origin("calendar.csv", "line 4"))]),
+            [
+                new ProfileCalendar("101", [new CalendarDay(Date, 4, new Origin("calendar.csv", "line 2"))], new Origin("calendar.csv", "line 2")),
+                new ProfileCalendar("103", [new CalendarDay(Date, 4, new Origin("calendar.csv", "line 4")), new CalendarDay(Date.AddDays(1), 4, new Origin("calendar.csv", "line 5"))], new Origin("calendar.csv", "line 4")),
+            ]),
         "01W9");
 
     [Fact]
@@ -40,6 +43,17 @@ public sealed class PushSummaryTests : IDisposable
 
         Assert.Equal(AdapterCli.SendFailed, exit);
         Assert.Contains("Not sent (FailedPrecondition): beds (beds.csv, line 3): [STALE_REPORT] reports[1].reported_at", Flat(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_refused_calendar_date_is_traced_to_its_row()
+    {
+        var refusal = new RpcException(StatusCode.InvalidArgument, "[OUT_OF_RANGE] days[1].date: must be from today (2026-11-24) to 2026-11-24");
+
+        var exit = AdapterCli.Summarize(PlainConsole.Writing(_output), new AdapterSettings(), Plan(), new PushOutcome(false, new ReportBedsResponse(), [("101", new SetAdmissionCapacityResponse())], refusal));
+
+        Assert.Equal(AdapterCli.PartlySent, exit);
+        Assert.Contains("beds, calendar of profile 101 (calendar.csv, line 2) sent; calendar of profile 103 (calendar.csv, line 5) not sent: [OUT_OF_RANGE] days[1].date", Flat(), StringComparison.Ordinal);
     }
 
     private string Flat() => string.Join(' ', _output.ToString().Split('\n', StringSplitOptions.TrimEntries));

@@ -25,7 +25,7 @@ public static class CalendarCsv
         }
 
         var today = ExportRules.Today(now);
-        var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, int Line)>>(StringComparer.Ordinal);
+        var byProfile = new Dictionary<string, SortedDictionary<DateOnly, (int Slots, Origin Origin)>>(StringComparer.Ordinal);
         var origins = new Dictionary<string, Origin>(StringComparer.Ordinal);
         foreach (var row in table.Records)
         {
@@ -53,14 +53,14 @@ public static class CalendarCsv
                 origins[code] = new Origin(file, row.Location);
             }
 
-            if (!days.TryAdd(date, (slots, row.Line)))
+            if (!days.TryAdd(date, (slots, new Origin(file, row.Location))))
             {
-                throw row.Error("date", $"{code} {date:yyyy-MM-dd} already appears on line {days[date].Line}");
+                throw row.Error("date", $"{code} {date:yyyy-MM-dd} already appears on {days[date].Origin.Location}");
             }
         }
 
         var profiles = byProfile
-            .Select(p => new ProfileCalendar(p.Key, p.Value.Where(d => d.Key >= today).Select(d => new CalendarDay(d.Key, d.Value.Slots)).ToArray(), origins[p.Key]))
+            .Select(p => new ProfileCalendar(p.Key, p.Value.Where(d => d.Key >= today).Select(d => new CalendarDay(d.Key, d.Value.Slots, d.Value.Origin)).ToArray(), origins[p.Key]))
             .Where(p => p.Days.Count > 0)
             .ToArray();
         return new AdmissionCalendar(profiles, byProfile.Values.Sum(days => days.Keys.Count(d => d < today)), today);

@@ -14,7 +14,8 @@ public sealed record Origin(string File, string Location)
 public sealed record BedCount(string ProfileCode, int Total, int Occupied, int Free, int FreeMale, int FreeFemale, DateTimeOffset? ReportedAt, Origin Origin);
 
 /// <summary>Admission slots of one date of one profile.</summary>
-public sealed record CalendarDay(DateOnly Date, int Slots);
+/// <param name="Origin">Its row.</param>
+public sealed record CalendarDay(DateOnly Date, int Slots, Origin? Origin = null);
 
 /// <summary>One profile's admission calendar: the dates it lists, in date order.</summary>
 /// <param name="Origin">The profile's first row.</param>
