@@ -115,7 +115,6 @@ internal static class PostgresBatch
             deltas.BatchCommands.Add(Command("""
                 INSERT INTO idempotency_records (hospital_id, profile_code, key, operation, code, protected_access_key, created_at, result)
                 SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[], $8::text[])
-                ON CONFLICT DO NOTHING
                 """,
                 records.Select(r => r.Key.HospitalId).ToArray(), records.Select(r => r.Key.ProfileCode).ToArray(), records.Select(r => r.Record.Key).ToArray(),
                 records.Select(r => r.Record.Operation).ToArray(), records.Select(r => r.Record.HospitalizationCode).ToArray(), records.Select(r => r.Record.ProtectedAccessKey).ToArray(),
