@@ -283,9 +283,9 @@ public static class Migrations
                 -- requests it remembers (loaded from here for the retention time) and commits a new
                 -- one only with its version check in the same transaction, so two activations, on
                 -- one node or two, never both record it. No query reads by the key. The index cost
-                -- about 20 µs of PostgreSQL's CPU per commit (ReportBeds rounds on the national
-                -- dataset: 34-43 µs per profile update without the record, 61-73 µs with it, in
-                -- alternating runs; 38-40 against 44-62 µs with the record but not this index).
+                -- about a sixth of PostgreSQL's CPU in ReportBeds rounds on the national dataset
+                -- (its processes' own CPU per profile update: 48-58 µs with it, 42-44 µs without,
+                -- alternating runs).
                 ALTER TABLE idempotency_records DROP CONSTRAINT idempotency_records_pkey;
                 """,
             Sqlite: """
