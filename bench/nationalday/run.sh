@@ -135,7 +135,18 @@ run "healthz, saturation (baseline)" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" 
 run "GetQueueStatus, saturation" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" "${grpc[@]}" "$lookup"
 per_client=$((RATE / CLIENTS))
 run "healthz at $RATE/s (baseline)" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "$health"
+gc_now() { # "<gen0> <gen1> <gen2> <seconds paused>" of the gateway so far
+  curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '
+    /^dotnet_gc_collections_total/ { split($1, a, "\""); n[a[2]] = $2 }
+    /^dotnet_gc_pause_time_seconds_total/ { paused = $2 }
+    END { printf "%d %d %d %s", n["gen0"], n["gen1"], n["gen2"], paused }'
+}
+read -r g0 g1 g2 paused <<<"$(gc_now)"
 run "GetQueueStatus at $RATE/s" -D "$DURATION" -c "$CLIENTS" -m "$STREAMS" --rps "$per_client" "${grpc[@]}" "$lookup"
+# The collector's pauses stop every request in flight: what it did during the fixed-rate run.
+read -r h0 h1 h2 paused_after <<<"$(gc_now)"
+printf '    the gateway collected meanwhile: gen0 %d, gen1 %d, gen2 %d times, paused %.1f ms in all\n' \
+  $((h0 - g0)) $((h1 - g1)) $((h2 - g2)) "$(echo "($paused_after - $paused) * 1000" | bc -l)"
 
 echo "== ReportBeds at saturation: every hospital reports all its profiles, $ROUNDS rounds, $ROUND_CONCURRENCY hospitals at once"
 dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
