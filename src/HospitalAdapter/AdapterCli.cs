@@ -284,7 +284,7 @@ public static class AdapterCli
 
         foreach (var calendar in plan.Export.Calendars)
         {
-            var origin = calls.Count == failed && Named("days", calendar.Days.Count) is { } i ? calendar.Days[i].Origin ?? calendar.Origin : calendar.Origin;
+            var origin = calls.Count == failed && Named("days", calendar.Days.Count) is { } i ? calendar.Days[i].Origin : calendar.Origin;
             calls.Add($"calendar of profile {calendar.ProfileCode} ({origin})");
         }
 

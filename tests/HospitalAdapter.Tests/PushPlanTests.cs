@@ -9,7 +9,7 @@ public sealed class PushPlanTests
 
     private static HospitalExport Export() => new(
         [new BedCount("101", 10, 5, 5, 0, 0, At, new Origin("beds.csv", "line 2")), new BedCount("103", 20, 10, 10, 5, 5, At, new Origin("beds.csv", "line 3"))],
-        [new ProfileCalendar("101", [new CalendarDay(new DateOnly(2026, 11, 24), 4), new CalendarDay(new DateOnly(2026, 11, 25), 4)], new Origin("calendar.csv", "line 2"))]);
+        [new ProfileCalendar("101", [new CalendarDay(new DateOnly(2026, 11, 24), 4, new Origin("calendar.csv", "line 2")), new CalendarDay(new DateOnly(2026, 11, 25), 4, new Origin("calendar.csv", "line 3"))], new Origin("calendar.csv", "line 2"))]);
 
     [Fact]
     public void Builds_one_report_of_all_profiles_and_one_calendar_call_per_profile()

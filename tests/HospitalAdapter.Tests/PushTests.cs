@@ -36,7 +36,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         // Each push reads the export anew, as `push` run again or `watch` after a change does.
         foreach (var (slots, free) in new[] { (6, 3), (5, 4), (6, 3) })
         {
-            var export = new HospitalExport([new BedCount(profile, 30, 20, free, 0, 0, at, Test)], [new ProfileCalendar(profile, [new CalendarDay(date, slots)], Test)]);
+            var export = new HospitalExport([new BedCount(profile, 30, 20, free, 0, 0, at, Test)], [new ProfileCalendar(profile, [new CalendarDay(date, slots, Test)], Test)]);
             var outcome = await pusher.PushAsync(PushPlan.Build(export, gateway.HospitalId), 1, default);
             Assert.True(outcome.Succeeded, outcome.Error?.Message);
         }
@@ -54,7 +54,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         using var channel = settings.CreateChannel();
         var client = new BureauClient(channel, settings.Timeout);
         var date = Today.AddDays(61);
-        PushPlan Slots(int slots) => PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, slots)], Test)]), gateway.HospitalId);
+        PushPlan Slots(int slots) => PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, slots, Test)], Test)]), gateway.HospitalId);
 
         // The first attempt reaches the bureau, which applies it; its answer is lost on the way
         // back, and before the adapter retries, another push sets the date to 5.
@@ -87,7 +87,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         pusher.Retrying += (_, error, _) => failures.Add(error.StatusCode);
 
         // As watch pushes: no limit on attempts.
-        var outcome = await pusher.PushAsync(PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, 9)], Test)]), gateway.HospitalId), null, default);
+        var outcome = await pusher.PushAsync(PushPlan.Build(new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(date, 9, Test)], Test)]), gateway.HospitalId), null, default);
 
         Assert.True(outcome.Succeeded, outcome.Error?.Message);
         Assert.Equal([StatusCode.Unknown, StatusCode.Internal], failures);
@@ -134,7 +134,7 @@ public sealed class PushTests(GatewayFixture fixture) : IDisposable
         var settings = Settings(gateway.Address, gateway.HospitalKey);
         using var channel = settings.CreateChannel();
         var pusher = new Pusher(new BureauClient(channel, settings.Timeout), Backoff.Default(), TimeProvider.System);
-        var export = new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(Today.AddDays(40), 11), new CalendarDay(Today.AddDays(41), 12)], Test)]);
+        var export = new HospitalExport([], [new ProfileCalendar(profile, [new CalendarDay(Today.AddDays(40), 11, Test), new CalendarDay(Today.AddDays(41), 12, Test)], Test)]);
 
         var outcome = await pusher.PushAsync(PushPlan.Build(export, gateway.HospitalId), 1, default);
 

@@ -15,7 +15,7 @@ public sealed record BedCount(string ProfileCode, int Total, int Occupied, int F
 
 /// <summary>Admission slots of one date of one profile.</summary>
 /// <param name="Origin">Its row.</param>
-public sealed record CalendarDay(DateOnly Date, int Slots, Origin? Origin = null);
+public sealed record CalendarDay(DateOnly Date, int Slots, Origin Origin);
 
 /// <summary>One profile's admission calendar: the dates it lists, in date order.</summary>
 /// <param name="Origin">The profile's first row.</param>
