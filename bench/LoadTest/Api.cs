@@ -1,3 +1,4 @@
+using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Wire;
 using Google.Protobuf.Reflection;
@@ -22,5 +23,6 @@ internal static class Api
     public static readonly Method<RegisterReferralRequest, RegisterReferralResponse> Register = Method<RegisterReferralRequest, RegisterReferralResponse>.Of(Referrals, "RegisterReferral");
     public static readonly Method<GetQueueStatusRequest, GetQueueStatusResponse> QueueStatus = Method<GetQueueStatusRequest, GetQueueStatusResponse>.Of(Patients, "GetQueueStatus");
     public static readonly Method<GetHospitalRequest, GetHospitalResponse> GetHospital = Method<GetHospitalRequest, GetHospitalResponse>.Of(Directory, "GetHospital");
+    public static readonly Method<HealthCheckRequest, HealthCheckResponse> Health = Method<HealthCheckRequest, HealthCheckResponse>.Of(HealthReflection.Descriptor.Services[0], "Check");
     public static readonly Method<ListBedProfilesRequest, ListBedProfilesResponse> ListBedProfiles = Method<ListBedProfilesRequest, ListBedProfilesResponse>.Of(Directory, "ListBedProfiles");
 }

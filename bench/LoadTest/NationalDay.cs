@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.Json;
+using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.Sample;
 using BedBureau.Wire;
@@ -36,7 +37,11 @@ public sealed record NationalDayOptions
     /// </summary>
     public int ReportingRounds { get; init; }
 
-    /// <summary>Moves the bureau's clock on, for no-shows (2 days after the planned date); null skips them.</summary>
+    /// <summary>
+    /// Moves the bureau's clock on, for no-shows (2 days after the planned date), e.g. by restarting
+    /// the gateway on its store with its clock that far ahead; null skips them. The day goes on once
+    /// the gateway serves again.
+    /// </summary>
     public Func<TimeSpan, Task>? AdvanceClock { get; init; }
 
     public int Referrals => Math.Max(1, (int)Math.Round(8_500 * Scale));
@@ -47,7 +52,7 @@ public sealed record NationalDayOptions
 /// <summary>What the day did and found.</summary>
 public sealed record NationalDayResult(TimeSpan DayWallTime, int Hospitals, int Acknowledged, int NoShows, long Errors, IReadOnlyList<string> Violations, string Report)
 {
-    /// <summary>The hottest code's GetQueueStatus request (for h2load), if any referral was acknowledged.</summary>
+    /// <summary>A GetQueueStatus request for h2load: of the day's hottest code still in its queue (else the hottest), if any referral was acknowledged.</summary>
     public GetQueueStatusRequest? HotLookup { get; init; }
 
     /// <summary>The hospitalization codes of the day's acknowledged referrals.</summary>
@@ -111,9 +116,16 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
         log.Write(report);
         return new NationalDayResult(day.Elapsed, _hospitals.Count, _acknowledged.Count, _acknowledged.Count(a => a.Expected == ReferralStatus.NoShow), _stats.TotalErrors, _violations, report)
         {
-            HotLookup = _acknowledged.Count == 0 ? null : new GetQueueStatusRequest { HospitalizationCode = _acknowledged[0].Code, AccessKey = _acknowledged[0].AccessKey },
+            HotLookup = HotLookup(),
             AcknowledgedCodes = _acknowledged.Select(a => a.Code).ToArray(),
         };
+    }
+
+    // Ranked by heat as the lookups are (PatientsAsync): the hottest whose place still moves.
+    private GetQueueStatusRequest? HotLookup()
+    {
+        var hot = _acknowledged.FirstOrDefault(a => a.Expected is ReferralStatus.Registered or ReferralStatus.Scheduled) ?? _acknowledged.FirstOrDefault();
+        return hot is null ? null : new GetQueueStatusRequest { HospitalizationCode = hot.Code, AccessKey = hot.AccessKey };
     }
 
     private async Task<TimeSpan> Phase(string name, string note, Func<Task> run)
@@ -160,8 +172,9 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
 
     private sealed record PhaseCpu(TimeSpan Tool, TimeSpan? Gateway, TimeSpan? Machine)
     {
+        // A gateway count lower than before is a restarted gateway's: all of it falls in the phase.
         public static PhaseCpu operator -(PhaseCpu after, PhaseCpu before) =>
-            new(after.Tool - before.Tool, after.Gateway - before.Gateway, after.Machine - before.Machine);
+            new(after.Tool - before.Tool, after.Gateway < before.Gateway ? after.Gateway : after.Gateway - before.Gateway, after.Machine - before.Machine);
 
         public static PhaseCpu operator +(PhaseCpu a, PhaseCpu b) =>
             new(a.Tool + b.Tool, a.Gateway + b.Gateway, a.Machine + b.Machine);
@@ -434,12 +447,37 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
 
         // No-show: not admitted within 2 days after the planned date; three days on, today's have expired.
         await options.AdvanceClock(TimeSpan.FromDays(3)).ConfigureAwait(false);
+        await WaitUntilServingAsync(cancellationToken).ConfigureAwait(false);
         foreach (var referral in _acknowledged.Where(r => r.PlannedDate <= _today && r.Expected is ReferralStatus.Registered or ReferralStatus.Scheduled))
         {
             referral.Expected = ReferralStatus.NoShow;
         }
 
         _today = _today.AddDays(3);
+    }
+
+    private async Task WaitUntilServingAsync(CancellationToken cancellationToken)
+    {
+        for (var waited = Stopwatch.StartNew(); ; await Task.Delay(100, cancellationToken).ConfigureAwait(false))
+        {
+            try
+            {
+                var health = await _channel.UnaryAsync(Api.Health, new HealthCheckRequest(), new CallOptions(null, DateTime.UtcNow.AddSeconds(2), cancellationToken)).ConfigureAwait(false);
+                if (health.Status == HealthCheckResponse.Types.ServingStatus.Serving)
+                {
+                    return;
+                }
+            }
+            catch (RpcException)
+            {
+                // Not listening yet, or starting.
+            }
+
+            if (waited.Elapsed > TimeSpan.FromMinutes(2))
+            {
+                throw new InvalidOperationException($"The gateway at {options.Server} does not serve 2 minutes after its clock was moved on.");
+            }
+        }
     }
 
     /// <summary>

@@ -1,4 +1,6 @@
 using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
 using BedBureau.LoadTest;
 using Google.Protobuf;
 
@@ -10,7 +12,11 @@ var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };
 var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the hottest code's framed GetQueueStatusRequest here (an h2load request body)" };
 var gatewayMetrics = new Option<string?>("--gateway-metrics") { Description = "The gateway's /metrics URL: prints its CPU per ReportBeds profile update" };
 var reportingRounds = new Option<int>("--reporting-rounds") { Description = "Instead of the day: every hospital reports all its profiles this many times in a row (ReportBeds at saturation, warm after the first round)" };
-var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody, gatewayMetrics, reportingRounds };
+var restartCommand = new Option<string?>("--restart-command")
+{
+    Description = "A shell command that restarts the gateway on its store with its clock $CLOCK_AHEAD_DAYS days ahead (Drill:ClockAheadDays); the day's no-shows phase runs only with it",
+};
+var root = new RootCommand("Replays a compressed national day against a running gateway; exits 1 on any error or invariant violation.") { server, keys, scale, concurrency, seed, lookupBody, gatewayMetrics, reportingRounds, restartCommand };
 root.SetAction(async (result, cancellationToken) =>
 {
     var day = new NationalDay(new NationalDayOptions
@@ -23,6 +29,7 @@ root.SetAction(async (result, cancellationToken) =>
         Seed = result.GetValue(seed),
         GatewayMetrics = result.GetValue(gatewayMetrics),
         ReportingRounds = result.GetValue(reportingRounds),
+        AdvanceClock = result.GetValue(restartCommand) is { } command ? by => RestartAheadAsync(command, by) : null,
     }, Console.Out);
     var outcome = await day.RunAsync(cancellationToken);
     if (result.GetValue(lookupBody) is { } file && outcome.HotLookup is { } lookup)
@@ -38,3 +45,14 @@ root.SetAction(async (result, cancellationToken) =>
     return outcome.Passed ? 0 : 1;
 });
 return await root.Parse(args).InvokeAsync();
+
+static async Task RestartAheadAsync(string command, TimeSpan ahead)
+{
+    var start = new ProcessStartInfo("/bin/sh", ["-c", command]) { Environment = { ["CLOCK_AHEAD_DAYS"] = ahead.TotalDays.ToString(CultureInfo.InvariantCulture) } };
+    using var restart = Process.Start(start)!;
+    await restart.WaitForExitAsync();
+    if (restart.ExitCode != 0)
+    {
+        throw new InvalidOperationException($"The restart command exited with {restart.ExitCode}: {command}");
+    }
+}

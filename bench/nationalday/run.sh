@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# The national day and the hottest call, in one run on one gateway process:
+# The national day and the hottest call, in one run on one store:
 #   1. start-up: seed the full national dataset (1,400 hospitals, ~106,000 beds, 300,000
 #      referrals) into a fresh store, stop, start again on it: seconds to serving (/healthz)
 #   2. the national day: bench/LoadTest --scale $SCALE (fails the script on any error or
-#      invariant violation)
+#      invariant violation); for its no-shows the tool has bench/nationalday/gateway.sh restart the
+#      gateway on its store with its clock 3 days ahead, and the steps below run on that one
 #   3. resident memory (VmRSS) of the gateway with the national dataset loaded, after the day
-#   4. h2load: GetQueueStatus of the day's hottest code at saturation, and at a fixed $RATE/s
+#   4. h2load: GetQueueStatus of the day's hottest code still queued, at saturation, and at a fixed $RATE/s
 #      with p99 from h2load's request log; /healthz on the same server and settings as baseline
 #   5. ReportBeds profile updates/s: from the day's reporting hour (printed by the load tool), then
 #      at saturation: every hospital reports all its profiles $ROUNDS times more on the same gateway
@@ -37,10 +38,15 @@ DATA=${DATA:-}
 LOAD_SEED=${LOAD_SEED:-$(( $(date +%s) % 100000 ))}
 
 work=$(mktemp -d /tmp/bedbureau-nationalday.XXXXXX)
-gateway_pid=""
+stop_gateway() {
+  [ -f "$work/gateway.pid" ] || return 0
+  local pid; pid=$(cat "$work/gateway.pid")
+  kill "$pid" 2>/dev/null || true
+  while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+  rm -f "$work/gateway.pid"
+}
 cleanup() {
-  [ -n "$gateway_pid" ] && kill "$gateway_pid" 2>/dev/null || true
-  wait 2>/dev/null || true
+  stop_gateway
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -80,24 +86,17 @@ if [ -n "${REDIS:-}" ]; then
   store="$store + Redis"
 fi
 
-start_gateway() { # sets gateway_pid and started (seconds from process start to /healthz answering)
-  local t0; t0=$(date +%s.%N)
-  dotnet src/Gateway/bin/Release/net10.0/BedBureau.Gateway.dll "${args[@]}" >>"$work/gateway.log" 2>&1 &
-  gateway_pid=$!
-  until curl -sf "http://127.0.0.1:$HTTP_PORT/healthz" >/dev/null 2>&1; do
-    kill -0 "$gateway_pid" 2>/dev/null || { echo "gateway died:"; tail -20 "$work/gateway.log"; exit 1; }
-    sleep 0.1
-  done
-  started=$(echo "$(date +%s.%N) - $t0" | bc)
-}
+printf '%s\n' "${args[@]}" >"$work/gateway.args"
+echo "$HTTP_PORT" >"$work/http.port"
 
 echo "== start-up on $store"
 if [ -z "$DATA" ] || [ ! -f "$DATA/demo-keys.json" ]; then
-  start_gateway
+  bench/nationalday/gateway.sh "$work"; started=$(cat "$work/started")
   printf '  first start, seeding %s referrals: %.1f s\n' "$SEED_REFERRALS" "$started"
-  kill "$gateway_pid"; wait "$gateway_pid" 2>/dev/null || true
+  stop_gateway
 fi
-start_gateway
+bench/nationalday/gateway.sh "$work"; started=$(cat "$work/started")
+gateway_pid=$(cat "$work/gateway.pid")
 printf '  start-up to serving on the national dataset: %.1f s\n' "$started"
 
 echo "== national day (scale $SCALE, seed $LOAD_SEED)"
@@ -105,12 +104,15 @@ rss_before=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
 set +e
 dotnet bench/LoadTest/bin/Release/net10.0/BedBureau.LoadTest.dll --server "http://127.0.0.1:$GRPC_PORT" \
   --keys "${DATA:-$work/data}/demo-keys.json" --scale "$SCALE" --seed "$LOAD_SEED" --lookup-body "$work/lookup.bin" \
-  --gateway-metrics "http://127.0.0.1:$HTTP_PORT/metrics" | tee "$work/day.txt"
+  --gateway-metrics "http://127.0.0.1:$HTTP_PORT/metrics" --restart-command "bench/nationalday/gateway.sh $work --Drill:ClockAheadDays=\$CLOCK_AHEAD_DAYS" |
+  tee "$work/day.txt"
 day_status=${PIPESTATUS[0]}
 set -e
+# The no-shows phase restarted it with its clock 3 days ahead: the rest runs on that gateway.
+gateway_pid=$(cat "$work/gateway.pid")
 rss_after=$(awk '/VmRSS/ {print $2}' "/proc/$gateway_pid/status")
-rss_peak=$(awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status")
-printf '== resident memory: %d MB after start-up, %d MB after the day, peak %d MB\n' $((rss_before / 1024)) $((rss_after / 1024)) $((rss_peak / 1024))
+rss_peak=$( (awk '/VmHWM/ {print $2}' "/proc/$gateway_pid/status"; cat "$work/rss-peaks" 2>/dev/null) | sort -n | tail -1)
+printf '== resident memory: %d MB after start-up, %d MB after the day, peak %d MB (either gateway)\n' $((rss_before / 1024)) $((rss_after / 1024)) $((rss_peak / 1024))
 # What holds it: the GC heap at its last collection (per generation) and the memory the GC has committed.
 curl -sf "http://127.0.0.1:$HTTP_PORT/metrics" | awk '
   /^dotnet_gc_last_collection_heap_size_bytes/ { split($1, a, "\""); heap[a[2]] = $2; total += $2 }

@@ -44,6 +44,11 @@ public sealed partial class BureauHost(
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
+        if (time is DrillClock drill)
+        {
+            LogDrillClock(logger, drill.Ahead.TotalDays);
+        }
+
         var calendar = WorkingDays(configuration);
         Directory.CreateDirectory(DataDirectory);
         await cache.StartAsync(logger).ConfigureAwait(false);
@@ -296,6 +301,9 @@ public sealed partial class BureauHost(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Recovered {Grains} bed grains from storage in {Seconds:F2} s; the patient rule is durable (patient grains), {Adopted} active referrals adopted into them")]
     private static partial void LogRecoveredDurable(ILogger logger, int grains, int adopted, double seconds);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The bureau's clock runs {Days} days ahead of this machine's (" + DrillClock.Setting + "): a drill, not a service")]
+    private static partial void LogDrillClock(ILogger logger, double days);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Seeded the national sample: {Hospitals} hospitals, {Beds} beds, {Polyclinics} polyclinics, {Referrals} referrals; demo API keys in {KeysFile}")]
     private static partial void LogSeeded(ILogger logger, int hospitals, int beds, int polyclinics, int referrals, string keysFile);

@@ -40,6 +40,12 @@ public static class GatewayApp
             options.MapException = ErrorMapping.Map;
         });
         services.TryAddSingleton(TimeProvider.System);
+        if (DrillClock.AheadOf(builder.Configuration) is { } ahead)
+        {
+            var machine = (TimeProvider)services.Last(s => s.ServiceType == typeof(TimeProvider)).ImplementationInstance!;
+            services.AddSingleton<TimeProvider>(new DrillClock(machine, ahead));
+        }
+
         services.AddSingleton(new ServingStatus(ContractServices.Select(s => s.FullName)));
         services.AddSingleton<StorageMetrics>();
         services.AddSingleton(sp =>

@@ -18,45 +18,54 @@ public sealed class NationalDayTests(ITestOutputHelper output)
     public async Task The_short_national_day_runs_without_errors_and_the_store_keeps_its_invariants()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var gateway = await LoadTestGateway.StartAsync(time);
-        using var log = new StringWriter();
-        var day = new NationalDay(new NationalDayOptions
+        var gateway = await LoadTestGateway.StartAsync(time);
+        try
         {
-            Server = gateway.Address,
-            KeysFile = gateway.KeysFile,
-            Scale = 0.01,
-            Concurrency = 16,
-            LookupConcurrency = 32,
-            GatewayMetrics = gateway.Metrics,
-            Today = DateOnly.FromDateTime(time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime),
-            AdvanceClock = by =>
+            using var log = new StringWriter();
+            var day = new NationalDay(new NationalDayOptions
             {
-                time.Advance(by);
-                return Task.CompletedTask;
-            },
-        }, log);
+                Server = gateway.Address,
+                KeysFile = gateway.KeysFile,
+                Scale = 0.01,
+                Concurrency = 16,
+                LookupConcurrency = 32,
+                GatewayMetrics = gateway.Metrics,
+                Today = DateOnly.FromDateTime(time.GetUtcNow().ToOffset(TimeSpan.FromHours(5)).DateTime),
+                // As bench/nationalday/run.sh does: the gateway restarted on its store, its clock ahead.
+                AdvanceClock = async by => gateway = await gateway.RestartAsync($"--Drill:ClockAheadDays={by.TotalDays}"),
+            }, log);
 
-        var result = await day.RunAsync(CancellationToken.None);
+            var result = await day.RunAsync(CancellationToken.None);
 
-        output.WriteLine(log.ToString());
-        Assert.True(result.Passed, result.Report);
-        Assert.Equal(40, result.Hospitals);
-        Assert.InRange(result.Acknowledged, 80, 85);
-        Assert.True(result.NoShows > 0, "some of today's referrals were left to expire as no-shows");
-        Assert.Contains("RESULT: PASS", result.Report, StringComparison.Ordinal);
+            output.WriteLine(log.ToString());
+            Assert.True(result.Passed, result.Report);
+            Assert.Equal(40, result.Hospitals);
+            Assert.InRange(result.Acknowledged, 80, 85);
+            Assert.True(result.NoShows > 0, "some of today's referrals were left to expire as no-shows");
+            Assert.Contains("RESULT: PASS", result.Report, StringComparison.Ordinal);
 
-        // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
-        Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
+            // Here the gateway shares the process, so its figure includes the tool's: only that both were read.
+            Assert.Matches(@"ReportBeds CPU per profile update: load tool \d+ µs, gateway \d+ µs", result.Report);
 
-        // Polyclinics refer with diagnoses that fit the bed profile.
-        var bureau = gateway.Bureau;
-        var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
-        Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
-        Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
+            // Polyclinics refer with diagnoses that fit the bed profile.
+            var bureau = gateway.Bureau;
+            var referrals = await Task.WhenAll(result.AcknowledgedCodes.Select(code => bureau.GetAsync(code)));
+            Assert.All(referrals, r => Assert.Contains(r.Referral.Icd10Code, NationalDataset.Icd10ByProfile[r.Referral.ProfileCode]));
+            Assert.True(referrals.Select(r => r.Referral.Icd10Code).Distinct().Count() > 5, "diagnoses vary with the profile");
 
-        // Every region's polyclinics have keys here: each patient is referred by one of their own region.
-        Assert.All(referrals, r => Assert.StartsWith($"PC-{r.Referral.PatientRegionCode}-", r.Referral.ReferringOrganizationId, StringComparison.Ordinal));
-        Assert.True(referrals.Select(r => r.Referral.ReferringOrganizationId).Distinct().Count() > 10, "many polyclinics refer");
+            // Expired by the restarted gateway, on its clock 3 days ahead.
+            var noShows = referrals.Where(r => r.Referral.Status == ReferralStatus.NoShow).ToArray();
+            Assert.Equal(result.NoShows, noShows.Length);
+            Assert.All(noShows, r => Assert.Equal(time.GetUtcNow().AddDays(3), r.Referral.UpdatedAt));
+
+            // Every region's polyclinics have keys here: each patient is referred by one of their own region.
+            Assert.All(referrals, r => Assert.StartsWith($"PC-{r.Referral.PatientRegionCode}-", r.Referral.ReferringOrganizationId, StringComparison.Ordinal));
+            Assert.True(referrals.Select(r => r.Referral.ReferringOrganizationId).Distinct().Count() > 10, "many polyclinics refer");
+        }
+        finally
+        {
+            await gateway.DisposeAsync();
+        }
     }
 
     [Fact]
@@ -112,11 +121,15 @@ public sealed class NationalDayTests(ITestOutputHelper output)
 internal sealed class LoadTestGateway : IAsyncDisposable
 {
     private readonly WebApplication _app;
+    private readonly TimeProvider _time;
     private readonly string _dataDirectory;
+    private readonly string _http;
 
-    private LoadTestGateway(WebApplication app, string dataDirectory, string address, string http)
+    private LoadTestGateway(WebApplication app, TimeProvider time, string dataDirectory, string address, string http)
     {
         _app = app;
+        _time = time;
+        _http = http;
         _dataDirectory = dataDirectory;
         Address = address;
         Metrics = $"{http}/metrics";
@@ -130,11 +143,19 @@ internal sealed class LoadTestGateway : IAsyncDisposable
 
     public Bureau Bureau => _app.Services.GetRequiredService<BureauHost>().Bureau;
 
-    public static async Task<LoadTestGateway> StartAsync(TimeProvider time)
+    public static Task<LoadTestGateway> StartAsync(TimeProvider time) =>
+        StartAsync(time, Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N")),
+            $"http://127.0.0.1:{TestPorts.Free()}", $"http://127.0.0.1:{TestPorts.Free()}", []);
+
+    /// <summary>Stops this gateway and starts another on its store and addresses, with <paramref name="settings"/> too.</summary>
+    public async Task<LoadTestGateway> RestartAsync(params string[] settings)
     {
-        var dataDirectory = Path.Combine(Path.GetTempPath(), "bedbureau-loadtest", Guid.NewGuid().ToString("N"));
-        var address = $"http://127.0.0.1:{TestPorts.Free()}";
-        var http = $"http://127.0.0.1:{TestPorts.Free()}";
+        await StopAsync();
+        return await StartAsync(_time, _dataDirectory, Address, _http, settings);
+    }
+
+    private static async Task<LoadTestGateway> StartAsync(TimeProvider time, string dataDirectory, string address, string http, string[] settings)
+    {
         var app = GatewayApp.Build(
         [
             $"--Kestrel:Endpoints:Grpc:Url={address}",
@@ -147,8 +168,9 @@ internal sealed class LoadTestGateway : IAsyncDisposable
             "--Patients:LookupsPerSecond=1000000000",
             "--Patients:LookupBurst=1000000000",
             "--Logging:LogLevel:Default=Warning",
+            .. settings,
         ], builder => builder.Services.AddSingleton(time));
-        var gateway = new LoadTestGateway(app, dataDirectory, address, http);
+        var gateway = new LoadTestGateway(app, time, dataDirectory, address, http);
         try
         {
             await GatewayApp.InitializeAsync(app);
@@ -162,10 +184,15 @@ internal sealed class LoadTestGateway : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    private async Task StopAsync()
     {
         await _app.StopAsync();
         await _app.DisposeAsync();
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await StopAsync();
         try
         {
             Directory.Delete(_dataDirectory, recursive: true);
