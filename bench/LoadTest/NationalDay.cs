@@ -629,7 +629,7 @@ public sealed class NationalDay(NationalDayOptions options, TextWriter log)
     {
         var text = new System.Text.StringBuilder();
         text.AppendLine();
-        text.AppendLine($"National day against {options.Server}: scale {options.Scale}, {_hospitals.Count} hospitals, {_acknowledged.Count} referrals acknowledged of {options.Referrals}, {options.Lookups} lookups");
+        text.AppendLine($"National day against {options.Server}: scale {options.Scale}, {_hospitals.Count} hospitals, {_acknowledged.Count} referrals acknowledged of {options.Referrals} ({_acknowledged.Count(a => a.Expected == ReferralStatus.NoShow)} left to expire as no-shows), {options.Lookups} lookups");
         foreach (var (phase, took, note, cpu) in _phases)
         {
             text.AppendLine($"  {phase,-24} {took.TotalSeconds,8:0.00} s  {note}");

@@ -82,6 +82,7 @@ public sealed class Bureau : IAsyncDisposable
     {
         var today = WorkingDayCalendar.LocalDate(_context.Time.GetUtcNow());
         var grains = 0;
+        var wakeUps = new List<(BedGrainKey Key, DateTimeOffset At)>();
         await foreach (var summary in _context.Storage.ReadSummariesAsync(today, cancellationToken).ConfigureAwait(false))
         {
             FreeBeds.Update(summary);
@@ -93,10 +94,17 @@ public sealed class Bureau : IAsyncDisposable
             // No-shows fall due whether or not anyone calls the grain.
             if (summary.EarliestPlannedDate is { } earliest)
             {
-                _grains.RemindAt(summary.Key, BedProfileGrain.NoShowAt(earliest, _context.Options));
+                wakeUps.Add((summary.Key, BedProfileGrain.NoShowAt(earliest, _context.Options)));
             }
 
             grains++;
+        }
+
+        // Once the index is whole: after days down, most grains have no-shows due at once, and
+        // their activations would hold the recovery (and the start) back.
+        foreach (var (key, at) in wakeUps)
+        {
+            _grains.RemindAt(key, at);
         }
 
         return grains;
