@@ -9,7 +9,7 @@ var keys = new Option<FileInfo>("--keys") { Description = "The gateway's demo-ke
 var scale = new Option<double>("--scale") { Description = "1 = the national day (8,500 referrals, 1,000,000 lookups); 0.01 for a quick run", DefaultValueFactory = _ => 1 };
 var concurrency = new Option<int>("--concurrency") { Description = "Calls in flight (lookups use twice as many)", DefaultValueFactory = _ => 64 };
 var seed = new Option<int>("--seed") { DefaultValueFactory = _ => 2026 };
-var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the hottest code's framed GetQueueStatusRequest here (an h2load request body)" };
+var lookupBody = new Option<FileInfo?>("--lookup-body") { Description = "Write the framed GetQueueStatusRequest of the hottest code still queued here (an h2load request body)" };
 var gatewayMetrics = new Option<string?>("--gateway-metrics") { Description = "The gateway's /metrics URL: prints its CPU per ReportBeds profile update" };
 var reportingRounds = new Option<int>("--reporting-rounds") { Description = "Instead of the day: every hospital reports all its profiles this many times in a row (ReportBeds at saturation, warm after the first round)" };
 var restartCommand = new Option<string?>("--restart-command")
