@@ -216,10 +216,32 @@ public sealed class PatientGrainTests
 
         // As a node crashing after recording the hold and before the bed grain reserved.
         await patients.CommitAsync(key, 0, new PatientHoldState(CityCardiology, Polyclinic, "lost", null, a.Time.GetUtcNow()), default);
+        b.Time.Advance(PatientGrain.InFlight);
         var result = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
 
         Assert.Equal(ReferralStatus.Registered, result.View.Referral.Status);
         Assert.Equal(result.View.Referral.HospitalizationCode, (await patients.LoadAsync(key, default))!.Hold!.HospitalizationCode);
+    }
+
+    [Fact]
+    public async Task A_registration_in_flight_on_another_node_is_not_fenced_off_the_other_retries()
+    {
+        var patients = new InMemoryPatientGrainStorage();
+        var (a, b) = await TwoNodes(patients);
+        await using var _ = a;
+        await using var __ = b;
+        var iin = AdultIin();
+        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
+
+        // Node a has recorded its hold and is about to reserve: node b's registration must wait.
+        await patients.CommitAsync(key, 0, new PatientHoldState(CityCardiology, Polyclinic, "first", null, a.Time.GetUtcNow()), default);
+        await Assert.ThrowsAsync<StorageConflictException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1), requestId: "second"));
+
+        var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1), requestId: "first");
+        var retried = await Assert.ThrowsAsync<DomainException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1), requestId: "second"));
+
+        Assert.Equal(ReferralStatus.Registered, first.View.Referral.Status);
+        Assert.Equal("ACTIVE_REFERRAL_EXISTS", retried.Reason);
     }
 
     [Theory]

@@ -44,6 +44,13 @@ internal sealed class PatientGrain : IGrain
     private long _version;
     private PatientHoldState? _hold;
 
+    /// <summary>
+    /// How long a registration of a patient may be in flight (recorded here, not yet reserved by
+    /// its bed grain) before another registration of the patient fences it off. The gateway's
+    /// registrations take milliseconds; this is for a node lost mid-way.
+    /// </summary>
+    internal static readonly TimeSpan InFlight = TimeSpan.FromSeconds(10);
+
     // This activation's memory is not to be trusted (never read, or a write's outcome unknown):
     // read the row before relying on it.
     private bool _stale;
@@ -114,6 +121,16 @@ internal sealed class PatientGrain : IGrain
 
         var hold = _hold;
         var retry = hold is not null && hold.Grain == request.Grain && hold.ActorOrganizationId == request.ActorOrganizationId && hold.RequestId == request.RequestId;
+        if (hold is { HospitalizationCode: null } && !retry && _time.GetUtcNow() - hold.At < InFlight
+            && !await beds.RegisteredAsync(hold.Grain, hold.ActorOrganizationId, hold.RequestId, cancellationToken).ConfigureAwait(false))
+        {
+            // Another registration of this patient holds the row and its bed grain does not know
+            // it yet: in flight on another node, or lost with it. Fenced now, it could fail while
+            // this one is fenced by its own retry: neither would be accepted. The caller retries
+            // (ABORTED); past InFlight the request is fenced off.
+            throw new StorageConflictException($"{_key.ProfileCode}: another registration of this patient for the profile is in flight");
+        }
+
         if (hold is not null && !retry && await beds.ActiveCodeAsync(hold, cancellationToken).ConfigureAwait(false) is { } active)
         {
             if (await beds.RegisteredAsync(request.Grain, request.ActorOrganizationId, request.RequestId, cancellationToken).ConfigureAwait(false))

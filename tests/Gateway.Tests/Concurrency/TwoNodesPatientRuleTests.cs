@@ -88,6 +88,8 @@ public sealed class TwoNodesPatientRuleTests(TwoNodes nodes)
             }
             catch (Wire.RpcException ex) when (ex.StatusCode == Wire.StatusCode.Aborted && attempt < 10)
             {
+                // As a client backs off: the other node's registration is in flight.
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(500, 10 << attempt)));
             }
             catch (Wire.RpcException ex)
             {
