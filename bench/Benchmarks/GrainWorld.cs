@@ -13,6 +13,8 @@ internal sealed class NoOpStorage : IBedGrainStorage
 
     public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
 
+    public Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken) => Task.FromResult(new BedGrainReferrals([], []));
+
     public Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) => Task.CompletedTask;
 
     public IAsyncEnumerable<BedGrainSummary> ReadSummariesAsync(DateOnly fromDate, CancellationToken cancellationToken) => AsyncEnumerable.Empty<BedGrainSummary>();

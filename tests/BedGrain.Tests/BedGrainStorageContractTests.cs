@@ -144,6 +144,27 @@ public abstract class BedGrainStorageContractTests
     }
 
     [Fact]
+    public async Task Due_referrals_are_the_active_ones_planned_by_the_date_of_the_grain_without_registrations_and_conflict_once_it_moved()
+    {
+        var storage = await CreateStorageAsync();
+        var registration = new IdempotencyRecord($"{Polyclinic}/r1", IdempotencyRecord.Registration, "75.01W9.101.1", "a2V5", At);
+        await storage.CommitAsync(CityCardiology, 0, Change(1,
+            [NewReferral("75.01W9.101.1", 1, planned: Day.AddDays(-1)), NewReferral("75.01W9.101.2", 2, ReferralStatus.Scheduled, Day),
+             NewReferral("75.01W9.101.3", 3, planned: Day.AddDays(1)), NewReferral("75.01W9.101.4", 4, ReferralStatus.Admitted, Day),
+             NewReferral("75.01W9.101.5", 5, ReferralStatus.NoShow, Day.AddDays(-2))], idempotency: registration), default);
+        var otherGrain = new BedGrainKey(DistrictHospital, Cardiology);
+        await storage.CommitAsync(otherGrain, 0, Change(2, [NewReferral("75.02AB.101.1", 1, planned: Day.AddDays(-1)) with { HospitalId = DistrictHospital }]), default);
+
+        var due = await storage.LoadDueReferralsAsync(CityCardiology, 1, Day, default);
+
+        Assert.Equal(["75.01W9.101.1", "75.01W9.101.2"], due.Referrals.Select(r => r.HospitalizationCode).Order());
+        Assert.Empty(due.Registrations);
+        Assert.Empty((await storage.LoadDueReferralsAsync(CityCardiology, 1, Day.AddDays(-2), default)).Referrals);
+        await storage.CommitAsync(CityCardiology, 1, Change(3, [NewReferral("75.01W9.101.6", 6)]), default);
+        await Assert.ThrowsAsync<StorageConflictException>(() => storage.LoadDueReferralsAsync(CityCardiology, 1, Day, default));
+    }
+
+    [Fact]
     public async Task Referrals_asked_for_at_a_version_no_longer_stored_conflict()
     {
         var storage = await CreateStorageAsync();

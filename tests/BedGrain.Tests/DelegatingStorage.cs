@@ -15,6 +15,9 @@ public class DelegatingStorage(IBedGrainStorage inner) : IBedGrainStorage
     public virtual Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) =>
         inner.LoadReferralChangesAsync(key, version, eventSequence, cancellationToken);
 
+    public virtual Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken) =>
+        inner.LoadDueReferralsAsync(key, version, plannedBy, cancellationToken);
+
     public virtual Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken) =>
         inner.CommitAsync(key, expectedVersion, change, cancellationToken);
 

@@ -18,12 +18,20 @@ public sealed class ReferralLoadingTests
 
         public int ChangeLoads;
 
+        public int DueLoads;
+
         public InMemoryBedGrainStorage Inner => inner;
 
         public override Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken)
         {
             Interlocked.Increment(ref ChangeLoads);
             return base.LoadReferralChangesAsync(key, version, eventSequence, cancellationToken);
+        }
+
+        public override Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref DueLoads);
+            return base.LoadDueReferralsAsync(key, version, plannedBy, cancellationToken);
         }
 
         public override Task<BedGrainReferrals> LoadReferralsAsync(BedGrainKey key, long version, CancellationToken cancellationToken)
@@ -156,6 +164,46 @@ public sealed class ReferralLoadingTests
             Assert.True(DateTime.UtcNow < deadline, "the no-shows were not set within 10 s");
             await Task.Delay(10);
         }
+    }
+
+    [Fact]
+    public async Task A_grain_without_its_referrals_in_memory_reads_only_the_due_ones_to_mark_its_no_shows()
+    {
+        string patient, later;
+        string[] due;
+        await using (var before = new TestWorld(_storage))
+        {
+            await before.OpenCalendarAsync(CityCardiology, 2, days: 10);
+            var tomorrow = before.Today.AddDays(1);
+            patient = AdultIin();
+            due =
+            [
+                (await before.RegisterAsync(CityCardiology, patient, tomorrow)).View.Referral.HospitalizationCode,
+                (await before.RegisterAsync(CityCardiology, AdultIin(), tomorrow)).View.Referral.HospitalizationCode,
+            ];
+            later = (await before.RegisterAsync(CityCardiology, AdultIin(), tomorrow.AddDays(5))).View.Referral.HospitalizationCode;
+        }
+
+        await using var world = await RestartAsync();
+
+        // Four days on, tomorrow's referrals are due: the recovered wake-up activates the grain.
+        world.Time.Advance(TimeSpan.FromDays(4));
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        while (due.Any(code => _storage.Inner.StoredReferral(CityCardiology, code)!.Status != ReferralStatus.NoShow))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the no-shows were not set within 10 s");
+            await Task.Delay(10);
+        }
+
+        var queueLength = await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => Task.FromResult(g.QueueLength));
+        Assert.Equal((0, 1, 1), (_storage.ReferralLoads, _storage.DueLoads, queueLength));
+        Assert.Equal(ReferralStatus.Registered, _storage.Inner.StoredReferral(CityCardiology, later)!.Status);
+
+        // The queue, once read, agrees; the no-show's patient holds nothing and may be referred again.
+        Assert.Equal(1, (await world.Bureau.GetAsync(later)).QueuePosition);
+        Assert.Empty(await world.Bureau.CallAsync(CityCardiology, 0, static (g, _) => g.CheckInvariantsAsync()));
+        var again = await world.RegisterAsync(CityCardiology, patient, world.Today.AddDays(3)); // after the later one
+        Assert.Equal(2, again.View.QueuePosition);
     }
 
     [Fact]

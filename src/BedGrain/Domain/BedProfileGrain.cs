@@ -903,19 +903,36 @@ public sealed class BedProfileGrain : IGrain
             return;
         }
 
-        await EnsureReferralsAsync(cancellationToken).ConfigureAwait(false);
+        // The last planned date whose no-shows are due by now.
+        var plannedBy = WorkingDayCalendar.LocalDate(now).AddDays(-_context.Options.NoShowAfterDays - 1);
+        IEnumerable<Referral> dueReferrals;
+        if (_referralsLoaded)
+        {
+            dueReferrals = _queue.InOrder().TakeWhile(r => r.Date <= plannedBy).Select(r => _activeBySequence[r.Sequence].ToReferral(_key));
+        }
+        else
+        {
+            // A wake-up of a grain whose queue is not in memory (the daily case: most grains have a
+            // few no-shows each night) reads those few, not the queue.
+            BedGrainReferrals loaded;
+            try
+            {
+                loaded = await _context.Storage.LoadDueReferralsAsync(_key, _version, plannedBy, cancellationToken).ConfigureAwait(false);
+            }
+            catch (StorageConflictException ex)
+            {
+                throw new StaleActivationException(ex.Message);
+            }
+
+            dueReferrals = loaded.Referrals.OrderBy(r => r.PlannedDate).ThenBy(r => r.RegistrationSequence);
+        }
+
         var expired = new List<Referral>();
         var events = new List<ReferralEvent>();
         var nextEvent = _nextEventSequence;
-        foreach (var (date, sequence) in _queue.InOrder())
+        var reason = $"Not admitted within {_context.Options.NoShowAfterDays} days after the planned date";
+        foreach (var referral in dueReferrals)
         {
-            if (NoShowAt(date) > now)
-            {
-                break;
-            }
-
-            var referral = _activeBySequence[sequence].ToReferral(_key);
-            var reason = $"Not admitted within {_context.Options.NoShowAfterDays} days after the planned date";
             var @event = new ReferralEvent(nextEvent++, referral.HospitalizationCode, "NO_SHOW", ReferralStatus.NoShow, reason, Actor.Bureau.OrganizationId, now, referral.PlannedDate);
             expired.Add(referral with { Status = ReferralStatus.NoShow, StatusReason = reason, UpdatedAt = now, History = [.. referral.History, @event] });
             events.Add(@event);
@@ -975,7 +992,18 @@ public sealed class BedProfileGrain : IGrain
 
         foreach (var referral in referrals)
         {
-            ApplyReferral(referral, releaseHold: true);
+            if (_referralsLoaded)
+            {
+                ApplyReferral(referral, releaseHold: true);
+            }
+            else
+            {
+                // Without the queue in memory only no-shows are committed (ExpireNoShowsAsync):
+                // each ends an active referral of its planned date.
+                _reserved[referral.PlannedDate]--;
+                Reindex(referral.PlannedDate);
+                _context.PatientHolds?.Release(referral.PatientKey, referral.ProfileCode, referral.HospitalizationCode);
+            }
         }
 
         if (idempotency is not null)

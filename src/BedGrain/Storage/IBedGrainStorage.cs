@@ -75,6 +75,13 @@ public interface IBedGrainStorage
     /// </summary>
     Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// As <see cref="LoadReferralsAsync"/>, but only the active referrals planned on or before
+    /// <paramref name="plannedBy"/>, and no registrations: what a grain whose queue is not in memory
+    /// needs to expire its no-shows, a few of a queue that may be thousands long.
+    /// </summary>
+    Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken);
+
     Task CommitAsync(BedGrainKey key, long expectedVersion, BedGrainChange change, CancellationToken cancellationToken);
 
     /// <summary>Every grain's summary, for rebuilding the search index and patient rule at start-up.</summary>

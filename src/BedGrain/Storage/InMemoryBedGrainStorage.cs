@@ -41,14 +41,17 @@ public sealed class InMemoryBedGrainStorage : IBedGrainStorage
     public Task<BedGrainReferrals> LoadReferralChangesAsync(BedGrainKey key, long version, long eventSequence, CancellationToken cancellationToken) =>
         LoadReferrals(key, version, stored => stored.Events.Where(e => e.Sequence > eventSequence).Select(e => e.HospitalizationCode).Distinct().Select(code => stored.Referrals[code]));
 
+    public Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken) =>
+        LoadReferrals(key, version, stored => stored.Referrals.Values.Where(r => r.Status.IsActive() && r.PlannedDate <= plannedBy), registrations: false);
+
     /// <summary>The referrals <paramref name="select"/> picks, with every registration, at <paramref name="version"/> or a conflict.</summary>
-    private Task<BedGrainReferrals> LoadReferrals(BedGrainKey key, long version, Func<Stored, IEnumerable<Referral>> select)
+    private Task<BedGrainReferrals> LoadReferrals(BedGrainKey key, long version, Func<Stored, IEnumerable<Referral>> select, bool registrations = true)
     {
         var stored = _grains.GetValueOrDefault(key) ?? new Stored();
         lock (stored)
         {
             return stored.Version == version
-                ? Task.FromResult(new BedGrainReferrals(select(stored).ToArray(), stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray()))
+                ? Task.FromResult(new BedGrainReferrals(select(stored).ToArray(), registrations ? stored.Idempotency.Values.Where(r => r.IsRegistration).ToArray() : []))
                 : Task.FromException<BedGrainReferrals>(new StorageConflictException($"{key}: stored version {stored.Version}, loaded at {version}"));
         }
     }

@@ -70,6 +70,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     private readonly string _snapshotsQuery;
     private readonly string _referralsQuery;
     private readonly string _referralChangesQuery;
+    private readonly string _dueReferralsQuery;
 
     private readonly WarmConnections _writerConnections;
 
@@ -85,6 +86,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         _snapshotsQuery = SnapshotsQuery(dialect);
         _referralsQuery = ReferralsQuery(dialect);
         _referralChangesQuery = ReferralChangesQuery(dialect);
+        _dueReferralsQuery = DueReferralsQuery(dialect);
         _snapshotLoader = new Batcher<SnapshotLoad, BedGrainSnapshot?>(LoadSnapshotsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain.");
         _referralsLoader = new Batcher<ReferralsLoad, BedGrainReferrals?>(LoadReferralsAsync, options.MaxBatchSize, options.Readers, options.QueueCapacity, "The database did not load the grain's referrals.");
     }
@@ -313,10 +315,15 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version, eventSequence), cancellationToken).ConfigureAwait(false)
         ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
 
+    public async Task<BedGrainReferrals> LoadDueReferralsAsync(BedGrainKey key, long version, DateOnly plannedBy, CancellationToken cancellationToken) =>
+        await _referralsLoader.SubmitAsync(new ReferralsLoad(key, version, DueBy: plannedBy), cancellationToken).ConfigureAwait(false)
+        ?? throw new StorageConflictException($"{key}: the stored version is no longer {version}");
+
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
 
     /// <param name="ChangedAfter">Only the referrals changed after this event (the registrations all); null: every referral.</param>
-    private sealed record ReferralsLoad(BedGrainKey Key, long Version, long? ChangedAfter = null);
+    /// <param name="DueBy">Only the active referrals planned on or before this date, without registrations.</param>
+    private sealed record ReferralsLoad(BedGrainKey Key, long Version, long? ChangedAfter = null, DateOnly? DueBy = null);
 
     /// <summary>
     /// The grains' rows, calendars, active referrals per date and remembered requests, in one
@@ -368,13 +375,24 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
     {
         await using var connection = await _open(cancellationToken).ConfigureAwait(false);
         var results = new BedGrainReferrals?[loads.Count];
-        var whole = Enumerable.Range(0, loads.Count).Where(i => loads[i].ChangedAfter is null).ToArray();
+        var whole = Enumerable.Range(0, loads.Count).Where(i => loads[i] is { ChangedAfter: null, DueBy: null }).ToArray();
         if (whole.Length > 0)
         {
             var loaded = await ReadReferralsAsync(connection, _referralsQuery, [.. whole.Select(i => loads[i])], [("@since", RetainedSince)], cancellationToken).ConfigureAwait(false);
             for (var j = 0; j < whole.Length; j++)
             {
                 results[whole[j]] = loaded[j];
+            }
+        }
+
+        // Due referrals, the grains of one date together (the day's no-shows wake many grains at once).
+        foreach (var due in Enumerable.Range(0, loads.Count).Where(i => loads[i].DueBy is not null).GroupBy(i => loads[i].DueBy!.Value))
+        {
+            var indexes = due.ToArray();
+            var loaded = await ReadReferralsAsync(connection, _dueReferralsQuery, [.. indexes.Select(i => loads[i])], [("@due", due.Key)], cancellationToken, registrations: false).ConfigureAwait(false);
+            for (var j = 0; j < indexes.Length; j++)
+            {
+                results[indexes[j]] = loaded[j];
             }
         }
 
@@ -389,13 +407,13 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         return results;
     }
 
-    /// <summary>The referrals, the registrations, then the versions, of the loads' grains (null for a load whose version moved on).</summary>
-    private async Task<BedGrainReferrals?[]> ReadReferralsAsync(DbConnection connection, string sql, IReadOnlyList<ReferralsLoad> loads, (string Name, object? Value)[] parameters, CancellationToken cancellationToken)
+    /// <summary>The referrals, the registrations (if asked), then the versions, of the loads' grains (null for a load whose version moved on).</summary>
+    private async Task<BedGrainReferrals?[]> ReadReferralsAsync(DbConnection connection, string sql, IReadOnlyList<ReferralsLoad> loads, (string Name, object? Value)[] parameters, CancellationToken cancellationToken, bool registrations = true)
     {
         var keys = loads.Select(l => l.Key).Distinct().ToDictionary(k => k);
         var referrals = new Dictionary<BedGrainKey, List<Referral>>();
         var byCode = new Dictionary<string, Referral>(StringComparer.Ordinal);
-        var registrations = new Dictionary<BedGrainKey, List<IdempotencyRecord>>();
+        var registered = new Dictionary<BedGrainKey, List<IdempotencyRecord>>();
         var versions = new Dictionary<BedGrainKey, long>();
 
         await using var query = KeysCommand(connection, sql, keys.Keys, parameters);
@@ -408,8 +426,11 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
             byCode[referral.HospitalizationCode] = referral;
         }
 
-        await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
-        await ReadIdempotencyAsync(reader, keys, registrations, byCode, cancellationToken).ConfigureAwait(false);
+        if (registrations)
+        {
+            await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
+            await ReadIdempotencyAsync(reader, keys, registered, byCode, cancellationToken).ConfigureAwait(false);
+        }
 
         await reader.NextResultAsync(cancellationToken).ConfigureAwait(false);
         while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -418,7 +439,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         }
 
         return loads.Select(l => versions.TryGetValue(l.Key, out var version) && version == l.Version
-            ? new BedGrainReferrals(referrals.GetValueOrDefault(l.Key) ?? [], registrations.GetValueOrDefault(l.Key) ?? [])
+            ? new BedGrainReferrals(referrals.GetValueOrDefault(l.Key) ?? [], registered.GetValueOrDefault(l.Key) ?? [])
             : null).ToArray();
     }
 
@@ -477,8 +498,19 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {RegistrationsAndVersions(dialect)}
         """;
 
+    /// <summary>The grains' active referrals planned by a date (the partial index referrals_active), then their versions.</summary>
+    private static string DueReferralsQuery(SqlDialect dialect) => $"""
+        SELECT r.hospital_id, r.profile_code, r.body FROM {dialect.Keys} CROSS JOIN referrals r
+        WHERE r.hospital_id = k.h AND r.profile_code = k.p AND r.status IN (1, 2) AND r.planned_date <= @due;
+        {Versions(dialect)}
+        """;
+
     private static string RegistrationsAndVersions(SqlDialect dialect) => $"""
         {IdempotencyQuery(dialect, registrations: true)};
+        {Versions(dialect)}
+        """;
+
+    private static string Versions(SqlDialect dialect) => $"""
         SELECT g.hospital_id, g.profile_code, g.version FROM {dialect.Keys} CROSS JOIN bed_grains g WHERE g.hospital_id = k.h AND g.profile_code = k.p
         """;
 
