@@ -57,7 +57,7 @@ public sealed class RegistrationValidationTests : IAsyncLifetime
     public async Task Child_cannot_take_an_adult_bed_nor_an_adult_a_child_bed()
     {
         var childInAdult = await RegisterFails(Command(iin: ChildIin()));
-        var adultInChild = await RegisterFails(Command(iin: AdultIin()) , new(CityHospital, Paediatrics));
+        var adultInChild = await RegisterFails(Command(iin: AdultIin()), new(CityHospital, Paediatrics));
 
         Assert.Equal(("bed_profile_code", "AGE_MISMATCH"), (childInAdult.Field, childInAdult.Reason));
         Assert.Equal("AGE_MISMATCH", adultInChild.Reason);

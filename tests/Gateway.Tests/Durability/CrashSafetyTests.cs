@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using WorkingDayCalendar = BedBureau.BedGrain.Domain.WorkingDayCalendar;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.ReferenceData;
 using BedBureau.Gateway.Sample;
@@ -8,6 +7,7 @@ using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Gateway.Tests.Storage;
 using BedBureau.Wire.Client;
 using Xunit.Abstractions;
+using WorkingDayCalendar = BedBureau.BedGrain.Domain.WorkingDayCalendar;
 
 namespace BedBureau.Gateway.Tests.Durability;
 

@@ -85,8 +85,10 @@ public sealed class PatientJourneyTests(GatewayFixture gateway)
 
         await hospitalClient.UnaryAsync(Api.Refuse, new RefusePatientRequest
         {
-            RequestId = Guid.NewGuid().ToString(), HospitalizationCode = registered.HospitalizationCode,
-            Reason = RefusalReason.IncompleteDocuments, ReasonText = "ECG older than 14 days",
+            RequestId = Guid.NewGuid().ToString(),
+            HospitalizationCode = registered.HospitalizationCode,
+            Reason = RefusalReason.IncompleteDocuments,
+            ReasonText = "ECG older than 14 days",
         });
         var status = await gateway.Anonymous.UnaryAsync(Api.QueueStatus, new GetQueueStatusRequest { HospitalizationCode = registered.HospitalizationCode, AccessKey = registered.AccessKey });
 

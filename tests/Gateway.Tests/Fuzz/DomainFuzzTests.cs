@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using AccessKeys = BedBureau.BedGrain.Domain.AccessKeys;
-using BedGrainKey = BedBureau.BedGrain.Domain.BedGrainKey;
 using BedBureau.Contract.Health.V1;
 using BedBureau.Contract.V1;
 using BedBureau.Gateway.ReferenceData;
@@ -9,9 +7,11 @@ using BedBureau.Gateway.Tests.EndToEnd;
 using BedBureau.Wire;
 using BedBureau.Wire.Client;
 using Google.Protobuf;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Xunit.Abstractions;
 using static BedBureau.Gateway.Tests.EndToEnd.GatewayFixture;
+using AccessKeys = BedBureau.BedGrain.Domain.AccessKeys;
+using BedGrainKey = BedBureau.BedGrain.Domain.BedGrainKey;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace BedBureau.Gateway.Tests.Fuzz;
 
@@ -238,11 +238,7 @@ public sealed class DomainFuzzTests(DomainFuzzGateway gateway, ITestOutputHelper
         yield return ("code unknown", StatusCode.NotFound, (t, r) => { set(r, t.Random.Next(2) == 0 ? $"75.{t.Hospital}.{t.Profile}.ZZZZ{t.Random.Next(1000)}" : $"75.NOPE{t.Random.Next(100)}.{t.Profile}.1"); return "hospitalization_code"; });
         if (otherOrganisations is not null)
         {
-            yield return ("code of another organisation", otherExpected, (t, r) =>
-            {
-                set(r, otherOrganisations == "hospital" ? t.OtherHospitalsReferral : t.OtherPolyclinicsReferral);
-                return null;
-            });
+            yield return ("code of another organisation", otherExpected, (t, r) => { set(r, otherOrganisations == "hospital" ? t.OtherHospitalsReferral : t.OtherPolyclinicsReferral); return null; });
         }
     }
 

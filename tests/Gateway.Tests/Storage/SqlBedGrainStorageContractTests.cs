@@ -1,6 +1,6 @@
+using BedBureau.BedGrain.Domain;
 using BedBureau.BedGrain.Storage;
 using BedBureau.BedGrain.Tests;
-using BedBureau.BedGrain.Domain;
 using BedBureau.Gateway.Storage;
 using Npgsql;
 
