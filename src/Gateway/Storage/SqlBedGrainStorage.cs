@@ -321,7 +321,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
 
     private sealed record SnapshotLoad(BedGrainKey Key, DateTimeOffset RequestsSince);
 
-    /// <param name="ChangedAfter">Only the referrals changed after this event (the registrations all); null: every referral.</param>
+    /// <param name="ChangedAfter">Only the referrals changed after this event (the registrations all); null, and no <paramref name="DueBy"/>: every referral.</param>
     /// <param name="DueBy">Only the active referrals planned on or before this date, without registrations.</param>
     private sealed record ReferralsLoad(BedGrainKey Key, long Version, long? ChangedAfter = null, DateOnly? DueBy = null);
 
