@@ -16,7 +16,7 @@ CLIENTS=${CLIENTS:-50}
 STREAMS=${STREAMS:-10}
 ROUNDS=${ROUNDS:-7}
 ALLOC_REQUESTS=${ALLOC_REQUESTS:-100000}
-OURS_PORT=${OURS_PORT:-50461}
+OURS_PORT=${OURS_PORT:-30461} # below the ephemeral range: see bench/nationalday/run.sh
 
 work=$(mktemp -d /tmp/bedbureau-h2load.XXXXXX)
 pids=()

@@ -30,8 +30,10 @@ STREAMS=${STREAMS:-10}
 RATE=${RATE:-20000}
 ROUNDS=${ROUNDS:-20}
 ROUND_CONCURRENCY=${ROUND_CONCURRENCY:-128}
-GRPC_PORT=${GRPC_PORT:-50561}
-HTTP_PORT=${HTTP_PORT:-50562}
+# Below Linux's ephemeral range (32768-60999): polling a port in it before the gateway listens can
+# connect the poll to itself, and the TIME-WAIT left holds the port against the gateway's bind.
+GRPC_PORT=${GRPC_PORT:-30561}
+HTTP_PORT=${HTTP_PORT:-30562}
 PG=${PG:-0}
 PG_URL=${PG_URL:-127.0.0.1:55433}
 DATA=${DATA:-}
