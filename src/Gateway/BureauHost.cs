@@ -61,6 +61,13 @@ public sealed partial class BureauHost(
             ? NationalDataset.Generate(configuration.GetValue("Sample:Seed", 2026), WorkingDayCalendar.LocalDate(time.GetUtcNow()),
                 configuration.GetValue("Sample:Hospitals", 1400), configuration.GetValue("Sample:Referrals", 3000))
             : null;
+        if (time is DrillClock && sample is null && !File.Exists(DemoKeysFile))
+        {
+            // Ahead, it would expire referrals as no-shows days early, and nothing brings them back.
+            throw new InvalidOperationException(
+                $"{DrillClock.Setting} runs only on a store seeded with the national sample (the data directory has no {Path.GetFileName(DemoKeysFile)}): never on a service's own.");
+        }
+
         if (sample is not null)
         {
             hospitals = sample.Hospitals.Select(h => new HospitalRecord(h.Id, h.Bin, h.Name, h.RegionCode, h.Locality, h.Profiles.Select(p => p.ProfileCode).ToArray())).ToArray();

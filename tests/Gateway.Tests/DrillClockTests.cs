@@ -25,6 +25,30 @@ public sealed class DrillClockTests
         Assert.Equal(machine.GetTimestamp(), clock.GetTimestamp());
     }
 
+    [Fact]
+    public async Task A_drill_clock_stops_the_start_on_a_store_not_seeded_with_the_sample()
+    {
+        var data = Path.Combine(Path.GetTempPath(), "bedbureau-drill", Guid.NewGuid().ToString("N"));
+        try
+        {
+            await using var app = GatewayApp.Build(
+            [
+                $"--Storage:DataDirectory={data}",
+                "--Sample:Enabled=false",
+                $"--{DrillClock.Setting}=3",
+                "--Logging:LogLevel:Default=Warning",
+            ]);
+
+            var error = await Assert.ThrowsAsync<InvalidOperationException>(() => GatewayApp.InitializeAsync(app));
+
+            Assert.StartsWith($"{DrillClock.Setting} runs only on a store seeded with the national sample", error.Message, StringComparison.Ordinal);
+        }
+        finally
+        {
+            Directory.Delete(data, recursive: true);
+        }
+    }
+
     [Theory]
     [InlineData(null, null)]
     [InlineData("0", 0.0)]
