@@ -43,6 +43,13 @@ public sealed class PatientGrainTests
         return (a, b);
     }
 
+    /// <summary>The patient's row for cardiology, as the patient grains key it.</summary>
+    private static PatientGrainKey CardiologyKey(string iin) => new(new TestProtector().Hash(iin), Cardiology);
+
+    /// <summary>A registration of the patient at City cardiology that <paramref name="node"/> recorded and has not reserved yet.</summary>
+    private static Task RecordedHoldAsync(IPatientGrainStorage patients, string iin, string requestId, TestWorld node) =>
+        patients.CommitAsync(CardiologyKey(iin), 0, new PatientHoldState(CityCardiology, Polyclinic, requestId, null, node.Time.GetUtcNow()), default);
+
     [Fact]
     public async Task An_idle_patient_grain_leaves_memory_when_an_idle_bed_grain_is_only_trimmed()
     {
@@ -212,15 +219,14 @@ public sealed class PatientGrainTests
         await using var _ = a;
         await using var __ = b;
         var iin = AdultIin();
-        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
 
         // As a node crashing after recording the hold and before the bed grain reserved.
-        await patients.CommitAsync(key, 0, new PatientHoldState(CityCardiology, Polyclinic, "lost", null, a.Time.GetUtcNow()), default);
+        await RecordedHoldAsync(patients, iin, "lost", a);
         b.Time.Advance(PatientGrain.InFlight);
         var result = await b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1));
 
         Assert.Equal(ReferralStatus.Registered, result.View.Referral.Status);
-        Assert.Equal(result.View.Referral.HospitalizationCode, (await patients.LoadAsync(key, default))!.Hold!.HospitalizationCode);
+        Assert.Equal(result.View.Referral.HospitalizationCode, (await patients.LoadAsync(CardiologyKey(iin), default))!.Hold!.HospitalizationCode);
     }
 
     [Fact]
@@ -231,10 +237,9 @@ public sealed class PatientGrainTests
         await using var _ = a;
         await using var __ = b;
         var iin = AdultIin();
-        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
 
         // Node a has recorded its hold and is about to reserve: node b's registration must wait.
-        await patients.CommitAsync(key, 0, new PatientHoldState(CityCardiology, Polyclinic, "first", null, a.Time.GetUtcNow()), default);
+        await RecordedHoldAsync(patients, iin, "first", a);
         await Assert.ThrowsAsync<StorageConflictException>(() => b.RegisterAsync(DistrictCardiology, iin, b.Today.AddDays(1), requestId: "second"));
 
         var first = await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1), requestId: "first");
@@ -275,7 +280,7 @@ public sealed class PatientGrainTests
 
         await Assert.ThrowsAsync<DomainException>(() => a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(60)));
 
-        var stored = await patients.LoadAsync(new PatientGrainKey(new TestProtector().Hash(iin), Cardiology), default);
+        var stored = await patients.LoadAsync(CardiologyKey(iin), default);
         Assert.Null(stored!.Hold);
     }
 
@@ -307,7 +312,7 @@ public sealed class PatientGrainTests
 
         await a.RegisterAsync(CityCardiology, iin, a.Today.AddDays(1));
 
-        var key = new PatientGrainKey(new TestProtector().Hash(iin), Cardiology);
+        var key = CardiologyKey(iin);
         Assert.NotNull(await patients.LoadAsync(key, default));
         Assert.DoesNotContain(iin, key.PatientKey, StringComparison.Ordinal);
         Assert.DoesNotContain(iin, key.ToString(), StringComparison.Ordinal);

@@ -903,8 +903,7 @@ public sealed class BedProfileGrain : IGrain
             return;
         }
 
-        // The last planned date whose no-shows are due by now.
-        var plannedBy = WorkingDayCalendar.LocalDate(now).AddDays(-_context.Options.NoShowAfterDays - 1);
+        var plannedBy = NoShowsDueBy(now, _context.Options);
         IEnumerable<Referral> dueReferrals;
         if (_referralsLoaded)
         {
@@ -948,6 +947,10 @@ public sealed class BedProfileGrain : IGrain
 
     internal static DateTimeOffset NoShowAt(DateOnly plannedDate, BedGrainOptions options) =>
         new(plannedDate.AddDays(options.NoShowAfterDays + 1).ToDateTime(TimeOnly.MinValue), WorkingDayCalendar.KazakhstanOffset);
+
+    /// <summary>The last planned date whose no-shows are due at <paramref name="now"/>: <see cref="NoShowAt"/> read backwards (due at a local midnight).</summary>
+    private static DateOnly NoShowsDueBy(DateTimeOffset now, BedGrainOptions options) =>
+        WorkingDayCalendar.LocalDate(now).AddDays(-options.NoShowAfterDays - 1);
 
     private DateTimeOffset NoShowAt(DateOnly plannedDate) => NoShowAt(plannedDate, _context.Options);
 
