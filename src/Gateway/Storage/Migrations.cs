@@ -292,5 +292,35 @@ public static class Migrations
                 -- Kept: the embedded store's day is not bound by it, and dropping it rebuilds the table.
                 SELECT 1;
                 """),
+        new(12, "SQLite: a remembered request's key without a unique index, as on PostgreSQL (11)",
+            Postgres: """
+                -- Done by 11.
+                SELECT 1;
+                """,
+            Sqlite: """
+                -- As 11 on PostgreSQL, for the same reason, and more so: every grain change's request
+                -- landed on a page of its own in this large index, and SQLite writes whole pages to its
+                -- WAL. ReportBeds rounds on the national dataset went from about 17,500 to about 24,500
+                -- profile updates/s, with half the WAL written (alternating runs). A grain's
+                -- registrations, which the key's grain prefix found, get the index PostgreSQL has (8).
+                -- SQLite drops a primary key only by rebuilding its table.
+                CREATE TABLE idempotency_records_rebuilt (
+                    hospital_id TEXT NOT NULL,
+                    profile_code TEXT NOT NULL,
+                    key TEXT NOT NULL,
+                    operation TEXT NOT NULL,
+                    code TEXT NOT NULL,
+                    protected_access_key TEXT,
+                    created_at TEXT NOT NULL,
+                    result TEXT);
+                INSERT INTO idempotency_records_rebuilt (hospital_id, profile_code, key, operation, code, protected_access_key, created_at, result)
+                    SELECT hospital_id, profile_code, key, operation, code, protected_access_key, created_at, result FROM idempotency_records;
+                DROP TABLE idempotency_records;
+                ALTER TABLE idempotency_records_rebuilt RENAME TO idempotency_records;
+                CREATE INDEX idempotency_records_requests ON idempotency_records (hospital_id, profile_code, created_at)
+                    WHERE operation NOT IN ('RegisterReferral', 'RegisterReferral:Fenced');
+                CREATE INDEX idempotency_records_registrations ON idempotency_records (hospital_id, profile_code, created_at)
+                    WHERE operation IN ('RegisterReferral', 'RegisterReferral:Fenced');
+                """),
     ];
 }

@@ -285,7 +285,7 @@ public sealed class SqlBedGrainStorage : IBedGrainStorage, IAsyncDisposable
         {
             yield return new Statement("""
                 INSERT INTO idempotency_records (hospital_id, profile_code, key, operation, code, protected_access_key, created_at, result)
-                VALUES (@h, @p, @k, @o, @c, @ak, @at, @res) ON CONFLICT DO NOTHING
+                VALUES (@h, @p, @k, @o, @c, @ak, @at, @res)
                 """,
                 [("@h", key.HospitalId), ("@p", key.ProfileCode), ("@k", record.Key), ("@o", record.Operation), ("@c", record.HospitalizationCode),
                  ("@ak", record.ProtectedAccessKey), ("@at", record.CreatedAt.ToUniversalTime()), ("@res", ResultJson(record))]);
