@@ -52,7 +52,7 @@ public sealed class SqliteDatabaseTests
         await using var check = await database.OpenAsync(default);
         Assert.Equal(
             ["idempotency_records_registrations", "idempotency_records_requests"],
-            (await QueryAsync(check, "SELECT name FROM pragma_index_list('idempotency_records') ORDER BY name")).Order());
+            await QueryAsync(check, "SELECT name FROM pragma_index_list('idempotency_records') ORDER BY name"));
     }
 
     private static SqlBedGrainStorage NewStorage(SqliteDatabase database) =>
@@ -77,10 +77,5 @@ public sealed class SqliteDatabaseTests
         return rows;
     }
 
-    private static async Task<string?> PragmaAsync(System.Data.Common.DbConnection connection, string name)
-    {
-        await using var command = connection.CreateCommand();
-        command.CommandText = $"PRAGMA {name}";
-        return Convert.ToString(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private static async Task<string> PragmaAsync(SqliteConnection connection, string name) => Assert.Single(await QueryAsync(connection, $"PRAGMA {name}"));
 }
