@@ -57,7 +57,10 @@ public sealed class SqliteDatabase
     }
 
     /// <summary>Applies the missing migrations in one write transaction (BEGIN IMMEDIATE serializes processes).</summary>
-    public async Task MigrateAsync(CancellationToken cancellationToken)
+    public Task MigrateAsync(CancellationToken cancellationToken) => MigrateAsync(int.MaxValue, cancellationToken);
+
+    /// <summary>Applies the missing migrations up to <paramref name="throughVersion"/> (tests: a store as an older service left it).</summary>
+    internal async Task MigrateAsync(int throughVersion, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = (SqliteTransaction)await connection.BeginTransactionAsync(System.Data.IsolationLevel.Serializable, cancellationToken).ConfigureAwait(false);
@@ -76,7 +79,7 @@ public sealed class SqliteDatabase
             }
         }
 
-        foreach (var migration in Migrations.All.Where(m => !applied.Contains(m.Version)))
+        foreach (var migration in Migrations.All.Where(m => m.Version <= throughVersion && !applied.Contains(m.Version)))
         {
             await using var apply = new SqliteCommand(migration.Sqlite, connection, transaction);
             await apply.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);

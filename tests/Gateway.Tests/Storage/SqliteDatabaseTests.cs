@@ -25,16 +25,7 @@ public sealed class SqliteDatabaseTests
         var at = new DateTimeOffset(2026, 11, 2, 9, 0, 0, TimeSpan.FromHours(5));
         var key = new BedGrainKey("01W9", "101");
         var database = new SqliteDatabase(TestDatabases.NewSqlitePath());
-        await using (var connection = await database.OpenAsync(default))
-        {
-            // The schema as a service before migration 12 left it.
-            await ExecuteAsync(connection, "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL DEFAULT (datetime('now')))");
-            foreach (var migration in Migrations.All.Where(m => m.Version < 12))
-            {
-                await ExecuteAsync(connection, migration.Sqlite);
-                await ExecuteAsync(connection, $"INSERT INTO schema_migrations (version, name) VALUES ({migration.Version}, 'applied')");
-            }
-        }
+        await database.MigrateAsync(throughVersion: 11, default); // as a service before migration 12 left it
 
         var registration = new IdempotencyRecord("PC-75-001/r1", IdempotencyRecord.Registration, "75.01W9.101.1", "a2V5", at);
         var report = new IdempotencyRecord("01W9/r2", "ReportBeds", "", null, at.AddMinutes(1));
@@ -57,12 +48,6 @@ public sealed class SqliteDatabaseTests
 
     private static SqlBedGrainStorage NewStorage(SqliteDatabase database) =>
         new(async ct => await database.OpenAsync(ct), SqlDialect.Sqlite, new GroupCommitOptions { Writers = 1 }, TimeProvider.System);
-
-    private static async Task ExecuteAsync(SqliteConnection connection, string sql)
-    {
-        await using var command = new SqliteCommand(sql, connection);
-        await command.ExecuteNonQueryAsync();
-    }
 
     private static async Task<List<string>> QueryAsync(SqliteConnection connection, string sql)
     {
