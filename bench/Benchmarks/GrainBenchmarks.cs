@@ -1,13 +1,15 @@
 using BedBureau.BedGrain;
 using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
 using BedBureau.BedGrain.Storage;
 using BenchmarkDotNet.Attributes;
 
 namespace BedBureau.Benchmarks;
 
 /// <summary>
-/// The grains in-process on a no-op storage: the cost of a grain call, of a reservation, of a
-/// queue position on a 10,000-long queue and of a national free-bed search.
+/// The grains in-process on a no-op storage: the cost of a grain call, of a reservation and of
+/// the floor under it, of a queue position on a 10,000-long queue and of a national free-bed
+/// search.
 /// dotnet run -c Release --project bench/Benchmarks -- --filter '*Grain*' --job short
 /// </summary>
 [MemoryDiagnoser]
@@ -22,6 +24,7 @@ public class GrainBenchmarks
     private string _queuedCode = null!;
     private BedGrainKey _longQueue;
     private int _round;
+    private GrainRuntime<BedGrainKey, SlotOnlyGrain> _slotOnly = null!;
 
     [GlobalSetup]
     public void Setup()
@@ -39,6 +42,8 @@ public class GrainBenchmarks
             }
         }
 
+        _slotOnly = new GrainRuntime<BedGrainKey, SlotOnlyGrain>((key, _) => Task.FromResult(new SlotOnlyGrain(GrainWorld.Today, 30, 10_000)), new GrainRuntimeOptions(), TimeProvider.System);
+
         // One grain with a 10,000-long queue over 30 days; the probe sits in the middle.
         _longQueue = _keys[0];
         for (var i = 0; i < 10_000; i++)
@@ -52,18 +57,25 @@ public class GrainBenchmarks
     }
 
     [GlobalCleanup]
-    public void Cleanup() => _bureau.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    public void Cleanup()
+    {
+        _bureau.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _slotOnly.DisposeAsync().AsTask().GetAwaiter().GetResult();
+    }
 
     private Task<RegistrationResult> Register(BedGrainKey key, int serial, DateOnly planned) =>
-        _bureau.RegisterAsync(key, new RegisterReferral($"r{serial}", new Actor($"PC-{serial % 97}", ActorRole.Polyclinic), _iins[serial], "I20.8", planned,
-            TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75"));
+        _bureau.RegisterAsync(key, Command(serial, planned));
+
+    private RegisterReferral Command(int serial, DateOnly planned) =>
+        new($"r{serial}", new Actor($"PC-{serial % 97}", ActorRole.Polyclinic), _iins[serial], "I20.8", planned,
+            TreatmentPurpose.Conservative, FinanceSource.GuaranteedVolume, "", "75");
 
     /// <summary>Baseline: a turn that does nothing, on grains across the country, 10,000 in parallel.</summary>
     [Benchmark(Baseline = true, OperationsPerInvoke = ParallelCalls)]
     public Task GrainCall() => OnEveryCore(i => _bureau.Grains.CallAsync(_keys[i % _keys.Length], 0, static (grain, _) => Task.FromResult(grain.Version)));
 
     /// <summary>Each iteration registers new patients (one active referral per patient and profile).</summary>
-    [IterationSetup(Targets = [nameof(Reservation), nameof(ReservationSequential)])]
+    [IterationSetup(Targets = [nameof(Reservation), nameof(ReservationSequential), nameof(SlotOnlyReservation)])]
     public void NextPatients() => _round = _round % 38 + 1;
 
     /// <summary>Reservations (RegisterReferral, validation included) across 1,400 grains, 10,000 in parallel.</summary>
@@ -72,6 +84,19 @@ public class GrainBenchmarks
     {
         var round = _round;
         return OnEveryCore(i => Register(_keys[1 + i % (_keys.Length - 1)], round * ParallelCalls + i, GrainWorld.Today.AddDays(i % 30)));
+    }
+
+    /// <summary>
+    /// The floor under any reservation: the same commands and calls as <see cref="Reservation"/>,
+    /// to grains that only take a slot of the planned date and keep the request id (no
+    /// validation, patient rule, code, keys, queue or answer).
+    /// </summary>
+    [Benchmark(OperationsPerInvoke = ParallelCalls)]
+    public Task SlotOnlyReservation()
+    {
+        var round = _round;
+        return OnEveryCore(i => _slotOnly.CallAsync(_keys[1 + i % (_keys.Length - 1)], Command(round * ParallelCalls + i, GrainWorld.Today.AddDays(i % 30)),
+            static (grain, command) => Task.FromResult(grain.Take(command))));
     }
 
     /// <summary>

@@ -1,5 +1,6 @@
 using BedBureau.BedGrain;
 using BedBureau.BedGrain.Domain;
+using BedBureau.BedGrain.Runtime;
 using BedBureau.BedGrain.Storage;
 
 namespace BedBureau.Benchmarks;
@@ -27,6 +28,34 @@ internal sealed class PlainProtector : IPersonalDataProtector
     public string Protect(string value) => value;
 
     public string Unprotect(string protectedValue) => protectedValue;
+}
+
+/// <summary>
+/// A grain that only takes a slot of a date and keeps the request id: what a reservation costs
+/// before any of its own work (<see cref="GrainBenchmarks.SlotOnlyReservation"/>).
+/// </summary>
+internal sealed class SlotOnlyGrain(DateOnly firstDay, int days, int slotsPerDay) : IGrain
+{
+    private readonly int[] _free = Enumerable.Repeat(slotsPerDay, days).ToArray();
+    private readonly List<string> _requestIds = [];
+
+    public DateTimeOffset? NextWakeUp => null;
+
+    public Task WakeUpAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    /// <summary>The reservation's sequence in this grain.</summary>
+    public int Take(RegisterReferral command)
+    {
+        var day = command.PlannedDate.DayNumber - firstDay.DayNumber;
+        if (day < 0 || day >= _free.Length || _free[day] == 0)
+        {
+            throw new InvalidOperationException($"no free slot on {command.PlannedDate}");
+        }
+
+        _free[day]--;
+        _requestIds.Add(command.RequestId);
+        return _requestIds.Count;
+    }
 }
 
 /// <summary>A national-size directory (hospitals × adult profiles) on a no-op storage.</summary>
